@@ -1,0 +1,61 @@
+r"""Conv2D forward, input gradient (the adjoint) and weight gradient through im2col.
+
+With ``cols = im2col(x)`` of shape ``(N, K, P)`` (``K = C kh kw``, ``P = H' W'``) and
+``W_2 = W.reshape(F, K)``:
+
+.. math::
+
+    y_n = W_2\,\mathrm{cols}_n + b, \qquad
+    \frac{\partial L}{\partial x} = \mathrm{col2im}(W_2^\top\,\delta_n), \qquad
+    \frac{\partial L}{\partial W_2} = \sum_n \delta_n\,\mathrm{cols}_n^\top .
+
+The input gradient is the adjoint (transposed convolution) ``r W``; any array of ``W``'s
+shape may stand in for ``W`` there, which is how PatternNet (``A``) and
+PatternAttribution (``W * A``) reuse this code (MATH.md section 4).
+"""
+
+import numpy as np
+
+from .im2col import col2im, im2col, output_size
+
+
+def _geometry(x_shape, w_shape, s, ph, pw):
+    N, C, H, W = x_shape
+    F, _, kh, kw = w_shape
+    return N, F, kh, kw, output_size(H, kh, s, ph), output_size(W, kw, s, pw)
+
+
+def conv2d_forward(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray, s: int, ph: int, pw: int, out: np.ndarray
+) -> None:
+    """Fill ``out`` (N, F, H', W') with the cross-correlation of ``x`` with ``W`` plus ``b``."""
+    N, F, kh, kw, Ho, Wo = _geometry(x.shape, W.shape, s, ph, pw)
+    cols = np.empty((N, W[0].size, Ho * Wo), dtype=x.dtype)  # (N, C*kh*kw, H'*W')
+    im2col(x, kh, kw, s, ph, pw, cols)
+    W2 = W.reshape(F, -1)  # (F, C*kh*kw)
+    y = np.matmul(W2, cols)  # (N, F, H'*W')
+    out[...] = y.reshape(N, F, Ho, Wo) + b[None, :, None, None]
+
+
+def conv2d_backward_input(
+    dy: np.ndarray, W: np.ndarray, s: int, ph: int, pw: int, out: np.ndarray
+) -> None:
+    """Fill ``out`` (N, C, H, W) with the adjoint of the convolution applied to ``dy``."""
+    N, F, Ho, Wo = dy.shape
+    _, _, kh, kw = W.shape
+    W2 = W.reshape(F, -1)  # (F, C*kh*kw)
+    cols = np.matmul(W2.T, dy.reshape(N, F, Ho * Wo))  # (N, C*kh*kw, H'*W')
+    col2im(cols, kh, kw, s, ph, pw, out)
+
+
+def conv2d_backward_weight(
+    dy: np.ndarray, x: np.ndarray, s: int, ph: int, pw: int, out: np.ndarray
+) -> None:
+    """Fill ``out`` (F, C, kh, kw) with ``sum_n dy_n cols_n^T``, the weight gradient."""
+    F, C, kh, kw = out.shape
+    N, _, Ho, Wo = dy.shape
+    cols = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)  # (N, C*kh*kw, H'*W')
+    im2col(x, kh, kw, s, ph, pw, cols)
+    dy3 = dy.reshape(N, F, Ho * Wo)  # (N, F, H'*W')
+    dW2 = np.tensordot(dy3, cols, axes=([0, 2], [0, 2]))  # (F, C*kh*kw)
+    out[...] = dW2.reshape(F, C, kh, kw)

@@ -1,0 +1,32 @@
+"""Flatten: C-order reshape of ``(N, C, H, W)`` (or any ``(N, ...)``) to ``(N, C*H*W)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Layer, check_input
+
+
+@dataclass(frozen=True)
+class FlattenCache:
+    """What Flatten's backward needs: the input shape."""
+
+    x_shape: tuple[int, ...]
+
+
+class Flatten(Layer):
+    """Reshape every sample to a vector; the backward pass reshapes back."""
+
+    def forward(self, x: np.ndarray, check_finite: bool = True) -> tuple[np.ndarray, FlattenCache]:
+        check_input("Flatten", x, None, check_finite)
+        if x.ndim < 2:
+            raise ValueError(f"Flatten: input must have a batch axis, got shape {x.shape}")
+        return x.reshape(x.shape[0], -1), FlattenCache(x.shape)  # (N, C*H*W)
+
+    def backward(self, dy: np.ndarray, cache: FlattenCache) -> tuple[np.ndarray, dict]:
+        return dy.reshape(cache.x_shape), {}  # (N, C, H, W)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (input_shape[0], int(np.prod(input_shape[1:])))
