@@ -74,6 +74,19 @@ def check_input(
         raise ValueError(f"{layer}: {what} of shape {x.shape} contains NaN or infinity")
 
 
+def check_upstream(layer: str, r: Any, expected: tuple[int, ...]) -> None:
+    """Raise if the upstream signal ``r`` of a backward pass is not a float array of ``expected`` shape."""
+    if not isinstance(r, np.ndarray) or r.dtype.type not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{layer}: upstream signal must be a float32 or float64 array, got "
+            f"{getattr(r, 'dtype', type(r).__name__)}"
+        )
+    if r.shape != tuple(expected):
+        raise ValueError(
+            f"{layer}: upstream signal has shape {r.shape}, expected {tuple(expected)}"
+        )
+
+
 def as_param(layer: str, name: str, a: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Validate a parameter array: floating, finite, and of ``shape`` when given."""
     a = np.asarray(a)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
-from .base import Layer, as_param, cast_like, check_input
+from .base import Layer, as_param, cast_like, check_input, check_upstream
 from .init import initial_weights
 
 
@@ -137,6 +137,7 @@ class Conv2D(Layer):
             raise ValueError(
                 f"Conv2D: adjoint weight has shape {weight.shape}, expected {self.W.shape}"
             )
+        check_upstream("Conv2D", r, self.output_shape(cache.x.shape))
         ph, pw = self.padding
         return kernels.conv2d_backward_input(
             r, cast_like(weight, r), cache.x.shape, self.stride, ph, pw

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Layer, as_param, cast_like, check_input
+from .base import Layer, as_param, cast_like, check_input, check_upstream
 from .init import initial_weights
 
 
@@ -100,8 +100,8 @@ class Dense(Layer):
             raise ValueError(
                 f"Dense: adjoint weight has shape {weight.shape}, expected {self.W.shape}"
             )
-        if r.ndim != 2 or r.shape[1] != self.n_out:
-            raise ValueError(f"Dense: upstream signal has shape {r.shape}, expected (N, {self.n_out})")
+        n = r.shape[0] if cache is None or r.ndim != 2 else cache.x.shape[0]
+        check_upstream("Dense", r, (n, self.n_out))
         return r @ cast_like(weight, r)  # (N, in)
 
     def weight_matrix(self, weight: np.ndarray | None = None) -> np.ndarray:

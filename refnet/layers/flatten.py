@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Layer, check_input
+from .base import Layer, check_input, check_upstream
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1), FlattenCache(x.shape)  # (N, C*H*W)
 
     def backward(self, dy: np.ndarray, cache: FlattenCache) -> tuple[np.ndarray, dict]:
+        check_upstream("Flatten", dy, self.output_shape(cache.x_shape))
         return dy.reshape(cache.x_shape), {}  # (N, C, H, W)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
-from .base import Layer, check_input
+from .base import Layer, check_input, check_upstream
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class MaxPool2D(Layer):
 
     def backward(self, dy: np.ndarray, cache: MaxPool2DCache) -> tuple[np.ndarray, dict]:
         """Each ``dy`` value goes to its window's argmax: dy (N, C, H', W') -> (N, C, H, W)."""
+        check_upstream("MaxPool2D", dy, cache.argmax.shape)
         return kernels.maxpool2d_backward(dy, cache.argmax, cache.x_shape), {}
 
     def config(self) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Layer, check_input
+from .base import Layer, check_input, check_upstream
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,7 @@ class ReLU(Layer):
 
     def backward(self, dy: np.ndarray, cache: ReLUCache) -> tuple[np.ndarray, dict]:
         """``dx = dy * [z > 0]``."""
-        if dy.shape != cache.active.shape:
-            raise ValueError(
-                f"ReLU: upstream signal has shape {dy.shape}, expected {cache.active.shape}"
-            )
+        check_upstream("ReLU", dy, cache.active.shape)
         return dy * cache.active, {}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
