@@ -1,0 +1,228 @@
+"""Benchmark explanation throughput per method (issue 4, section 4).
+
+For each network, prints images/s of every method and its cost as a multiple of one plain
+gradient computation (``Explainer(net, "gradient")``) measured in the same run; the target
+is at most 1.5x for every single-pass method (all but integrated gradients and SmoothGrad).
+Networks, all float32:
+
+- ``digits``: the digits CNN, 1x8x8 input, Conv(1->16, 3x3, pad 1)-ReLU-MaxPool2-
+  Conv(16->32, 3x3, pad 1)-ReLU-Flatten-Dense(->10), batch 256;
+- ``c32``: the foundation benchmark's (N64, C32, 32x32) shape, Conv(32->64, 3x3, pad 1)-
+  ReLU-MaxPool2-Flatten-Dense(16384->10), batch 64;
+- ``anchor``: the peer-anchor network, Conv(3->32, 3x3, pad 1)-ReLU-Conv(32->64, 3x3, pad 1)-
+  ReLU-MaxPool2-Flatten-Dense(16384->10), batch 64. Target: PatternNet and
+  PatternAttribution at >= 2000 images/s (peers on this machine with 2 threads:
+  iNNvestigate 1.0.9 1800-2080, torch gradient 1200-1400, zennit LRP-epsilon 550-620).
+
+torch's plain input gradient (forward + backward to the input) runs in the same process
+when torch is importable. Random weights: throughput does not depend on training.
+
+Run from the repository root::
+
+    python benchmarks/bench_explain.py            # all networks, all methods
+    python benchmarks/bench_explain.py --quick    # fewer repeats, IG/SmoothGrad on digits only
+
+Like ``bench_conv.py``, this sets ``OPENBLAS_THREAD_TIMEOUT=4``, ``GOMP_SPINCOUNT=10000`` and
+``OMP_NUM_THREADS=2`` before NumPy is imported (``--keep-env`` leaves the environment alone).
+"""
+
+import os
+import sys
+
+if "--keep-env" not in sys.argv:
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import refnet  # noqa: E402
+from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+except ImportError:  # torch is optional
+    torch = None
+
+SINGLE_PASS = (
+    "gradient",
+    "gradient_x_input",
+    "deconvnet",
+    "guided_backprop",
+    "lrp.epsilon",
+    "lrp.alpha_beta",
+    "lrp.z_plus",
+    "patternnet",
+    "patternattribution",
+)
+TORCH = "torch gradient (2 threads)"
+TARGET_RATIO = 1.5
+TARGET_ANCHOR = 2000.0
+
+
+def networks() -> dict[str, tuple[Sequential, tuple[int, ...]]]:
+    """The benchmark networks (float32, seeded random weights) and their input shapes."""
+    f32 = np.float32
+    digits = Sequential(
+        [
+            Conv2D.create(1, 16, 3, padding=1, seed=0, dtype=f32),
+            ReLU(),
+            MaxPool2D(2),
+            Conv2D.create(16, 32, 3, padding=1, seed=1, dtype=f32),
+            ReLU(),
+            Flatten(),
+            Dense.create(32 * 4 * 4, 10, seed=2, dtype=f32),
+        ]
+    )
+    c32 = Sequential(
+        [
+            Conv2D.create(32, 64, 3, padding=1, seed=3, dtype=f32),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense.create(64 * 16 * 16, 10, seed=4, dtype=f32),
+        ]
+    )
+    anchor = Sequential(
+        [
+            Conv2D.create(3, 32, 3, padding=1, seed=5, dtype=f32),
+            ReLU(),
+            Conv2D.create(32, 64, 3, padding=1, seed=6, dtype=f32),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense.create(64 * 16 * 16, 10, seed=7, dtype=f32),
+        ]
+    )
+    return {
+        "digits": (digits, (256, 1, 8, 8)),
+        "c32": (c32, (64, 32, 32, 32)),
+        "anchor": (anchor, (64, 3, 32, 32)),
+    }
+
+
+def torch_gradient(net: Sequential, x: np.ndarray):
+    """A function computing torch's plain input gradient of the argmax logit (or None)."""
+    if torch is None:
+        return None
+    torch.set_num_threads(2)
+    modules = []
+    for layer in net:
+        if isinstance(layer, Conv2D):
+            F, C, kh, kw = layer.W.shape
+            m = torch.nn.Conv2d(C, F, (kh, kw), stride=layer.stride, padding=layer.padding)
+            m.weight.data, m.bias.data = torch.from_numpy(layer.W), torch.from_numpy(layer.b)
+        elif isinstance(layer, Dense):
+            m = torch.nn.Linear(layer.n_in, layer.n_out)
+            m.weight.data, m.bias.data = torch.from_numpy(layer.W), torch.from_numpy(layer.b)
+        elif isinstance(layer, ReLU):
+            m = torch.nn.ReLU()
+        elif isinstance(layer, MaxPool2D):
+            m = torch.nn.MaxPool2d(layer.size, layer.stride)
+        else:
+            m = torch.nn.Flatten()
+        modules.append(m)
+    model = torch.nn.Sequential(*modules)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    xt = torch.from_numpy(x)
+
+    def run():
+        xg = xt.clone().requires_grad_(True)
+        out = model(xg)
+        out.gather(1, out.argmax(1, keepdim=True)).sum().backward()
+        return xg.grad
+
+    return run
+
+
+def interleaved_times(fns: dict, repeats: int, min_time: float = 0.2) -> dict[str, float]:
+    """Best seconds per call of every function, measured round-robin.
+
+    Each round times every function once (looping until ``min_time``), so a slow spell of
+    the machine hits all methods alike; the best round per function is kept.
+    """
+    loops = {}
+    for name, fn in fns.items():
+        fn()  # warm up
+        t0 = time.perf_counter()
+        fn()
+        loops[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(loops[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / loops[name])
+    return best
+
+
+def bench_network(name, net, shape, methods, repeats, options):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    N = shape[0]
+    patterns = [net.layers[i].W * 0.5 for i in net.kernel_layers()]  # any A of W's shape
+    explainers = {
+        m: refnet.Explainer(net, m, patterns=patterns, **options.get(m, {})) for m in methods
+    }
+    fns = {m: (lambda e=e: e(x)) for m, e in explainers.items()}
+    torch_fn = torch_gradient(net, x)
+    if torch_fn is not None:
+        fns[TORCH] = torch_fn
+    times = interleaved_times(fns, repeats)
+    t_grad = times["gradient"]
+    t_torch = times.pop(TORCH, None)
+    rows = list(times.items())
+    print(f"\n== {name}: input {shape}, float32, backend {refnet.kernels.backend()} ==")
+    print(f"{'method':40s} {'images/s':>10s} {'x gradient':>11s}  target")
+    for method, t in rows:
+        ratio = t / t_grad
+        label = method + (f" {options[method]}" if method in options else "")
+        verdict = ""
+        if method in SINGLE_PASS:
+            verdict = "ok" if ratio <= TARGET_RATIO else f"MISS (> {TARGET_RATIO}x)"
+        if name == "anchor" and method in ("patternnet", "patternattribution"):
+            ok = N / t >= TARGET_ANCHOR
+            verdict += f"; {'ok' if ok else 'MISS'} vs {TARGET_ANCHOR:.0f} img/s"
+        print(f"{label:40s} {N / t:10.0f} {ratio:10.2f}x  {verdict}")
+    if t_torch is not None:
+        print(f"{TORCH:40s} {N / t_torch:10.0f} {t_torch / t_grad:10.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--keep-env", action="store_true", help="do not set thread variables")
+    parser.add_argument("--only", choices=["digits", "c32", "anchor"], help="one network")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    print(f"OPENBLAS_CORETYPE: {'set to ' + coretype if coretype else 'not set'}")
+    print(
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, cores={os.cpu_count()}, "
+        f"kernel backend: {refnet.kernels.backend()}"
+    )
+    for name, (net, shape) in networks().items():
+        if args.only and name != args.only:
+            continue
+        methods = list(SINGLE_PASS)
+        options = {}
+        if name == "digits":
+            methods += ["integrated_gradients", "smoothgrad"]
+            options = {"smoothgrad": {"seed": 0}}
+        elif not args.quick:  # cost grows linearly with steps / samples; fewer on big nets
+            methods += ["integrated_gradients", "smoothgrad"]
+            options = {
+                "integrated_gradients": {"steps": 8},
+                "smoothgrad": {"samples": 8, "seed": 0},
+            }
+        bench_network(name, net, shape, methods, repeats, options)
+
+
+if __name__ == "__main__":
+    main()

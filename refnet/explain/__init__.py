@@ -1,0 +1,60 @@
+"""Explanation methods as per-layer backward rules (MATH.md section 4).
+
+- :mod:`.rules`, :mod:`.rules_linear`, :mod:`.rules_lrp`: small named rule objects per
+  layer type (ReLU, MaxPool/Flatten routing, the adjoint with ``W``/``A``/``W * A``, LRP);
+- :mod:`.methods`: every method as an ordered map from layer types to rules, with an
+  optional first-layer override, its start value, and the registry ``METHODS``;
+- :mod:`.backward`: the one forward/backward loop all methods share;
+- :mod:`.explainer`: :class:`Explainer` (reusable) and :func:`explain` (one call);
+- :mod:`.normalize`: per-sample scaling of heatmaps for display.
+
+Note on names: ``refnet/__init__.py`` does ``from .explain import explain``, so the
+attribute ``refnet.explain`` is the *function*, not this package. The package and its
+modules stay importable with ``from ... import`` statements, e.g.
+``from refnet.explain.rules_lrp import Epsilon`` or
+``from refnet.explain.methods import METHODS``; ``import refnet.explain.rules as m`` and
+attribute access like ``refnet.explain.rules`` do not work.
+"""
+
+from .backward import backward_steps, forward_steps, start_signal
+from .explainer import Explainer, explain, select_target
+from .methods import METHODS, Method, composite, make_method
+from .normalize import normalize
+from .rules import (
+    Identity,
+    LayerBackward,
+    ReLUDeconvNet,
+    ReLUGradient,
+    ReLUGuided,
+    Rule,
+    Step,
+)
+from .rules_linear import Adjoint
+from .rules_lrp import AlphaBeta, Epsilon, WSquare, ZBox, ZPlus
+
+__all__ = [
+    "METHODS",
+    "Adjoint",
+    "AlphaBeta",
+    "Epsilon",
+    "Explainer",
+    "Identity",
+    "LayerBackward",
+    "Method",
+    "ReLUDeconvNet",
+    "ReLUGradient",
+    "ReLUGuided",
+    "Rule",
+    "Step",
+    "WSquare",
+    "ZBox",
+    "ZPlus",
+    "backward_steps",
+    "composite",
+    "explain",
+    "forward_steps",
+    "make_method",
+    "normalize",
+    "select_target",
+    "start_signal",
+]

@@ -1,0 +1,71 @@
+r"""The one forward/backward loop shared by every explanation method.
+
+MATH.md section 4: every method is one forward pass that keeps what each layer needs, then
+one backward pass from the selected output neuron ``t``, layer by layer, with a rule per
+layer. The start value at the output is
+
+.. math::
+
+    R^{(L)}_{n,k} = [k = t_n]\; s_n, \qquad
+    s_n = 1 \text{ (gradient family)}, \quad s_n = z_{n,t_n} \text{ (all other methods)},
+
+and :math:`R^{(l)} = \mathrm{rule}_l(R^{(l+1)})` down to the input. Nothing in this file
+depends on the method: the method only chooses the rules (:mod:`refnet.explain.methods`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..network import Sequential
+from .rules import Rule, Step
+
+#: A rule together with what it prepared for its layer.
+BoundRule = tuple[Rule, Any]
+
+
+def forward_steps(net: Sequential, x: np.ndarray) -> tuple[np.ndarray, list[Step]]:
+    """Run the network on a checked ``x``, keeping every layer's input, output and cache.
+
+    ``x`` must already be validated (finite, float); the layers skip their own checks.
+    Returns the logits ``(N, K)`` and one :class:`Step` per layer.
+    """
+    steps = []
+    for i, layer in enumerate(net.layers):
+        z, cache = layer.forward(x, check_finite=False)
+        steps.append(Step(i, layer, cache, x, z))
+        x = z
+    return x, steps
+
+
+def start_signal(logits: np.ndarray, target: np.ndarray, start: str) -> np.ndarray:
+    r"""The backward pass's start ``R^{(L)}`` (N, K): ``1`` or ``z_t`` at ``t``, 0 elsewhere.
+
+    .. math:: R^{(L)}_{n,k} = [k = t_n]\, s_n, \quad s_n \in \{1, z_{n,t_n}\}
+    """
+    N = logits.shape[0]
+    rows = np.arange(N)
+    R = np.zeros_like(logits)  # (N, K)
+    if start == "one":
+        R[rows, target] = 1
+    elif start == "logit":
+        R[rows, target] = logits[rows, target]
+    else:
+        raise ValueError(f"start_signal: start must be 'one' or 'logit', got {start!r}")
+    return R
+
+
+def backward_steps(steps: Sequence[Step], rules: Sequence[BoundRule], R: np.ndarray) -> np.ndarray:
+    r"""Walk the layers in reverse, applying each layer's rule: :math:`R \leftarrow
+    \mathrm{rule}_l(R)`. Returns the signal at the network's input.
+
+    The loop owns ``R``: a rule may overwrite the array it receives.
+    """
+    if len(steps) != len(rules):
+        raise ValueError(f"backward_steps: {len(steps)} layers but {len(rules)} rules")
+    for step, (rule, prepared) in zip(reversed(steps), reversed(rules), strict=True):
+        R = rule.backward(R, step, prepared)
+    return R
