@@ -8,11 +8,32 @@ active backend. The kernels themselves never validate; both backends share one s
 The backend is chosen once, at import: ``"cython"`` when the extension modules built by
 ``setup.py`` import, ``"numpy"`` otherwise, or when the environment variable
 ``REFNET_BACKEND=numpy`` forces the reference path. Nothing is printed either way.
+
+Algorithms. Convolutions run as im2col + one BLAS GEMM per sample (OpenMP over the batch).
+Stride-1 3x3 convolutions with at least :data:`WINOGRAD_MIN_CHANNELS` input and output
+channels use Winograd instead (Lavin & Gray 2016; :mod:`refnet.kernels.reference.winograd`):
+F(2x2, 3x3) for the forward pass and the input gradient, F(3x3, 2x2) for the weight
+gradient, 2.25x fewer multiplications. Set :data:`WINOGRAD` to ``False`` to turn it off.
+Winograd results differ from the direct convolution by rounding only (measured: under
+1e-6 relative to the largest entry in float32, 1e-15 in float64).
+
+Threads. The compiled kernels parallelise with OpenMP (``OMP_NUM_THREADS`` caps it; calls
+with little work, under about 4e6 multiply-adds per thread, run on fewer threads) and
+call BLAS from inside each OpenMP thread, so every kernel call runs with BLAS limited to
+one thread (threadpoolctl, about 15 us per call). On machines with few cores, OpenBLAS
+and OpenMP worker threads keep spinning for a while after their work and can steal the
+core the other pool needs next (a 0.24 ms kernel was measured at 8 ms). refnet does not
+change the environment itself; if this bites, set, *before* NumPy is imported::
+
+    OPENBLAS_THREAD_TIMEOUT=4 GOMP_SPINCOUNT=10000 python your_script.py
+
+(``benchmarks/bench_conv.py`` sets both.)
 """
 
 from __future__ import annotations
 
 import importlib
+import operator
 import os
 from types import ModuleType
 
@@ -38,7 +59,7 @@ FLOATS = (np.float32, np.float64)
 
 #: The extension modules built from ``pyx/`` (``pyx/<stem>.pyx`` -> ``refnet.kernels._<stem>``).
 #: All of them must import for the ``"cython"`` backend; otherwise the NumPy twins run.
-COMPILED_MODULES = ("_conv", "_pool")
+COMPILED_MODULES = ("_conv", "_pool", "_stats")
 
 
 def _load_compiled() -> ModuleType | None:
@@ -72,6 +93,62 @@ _impl: ModuleType = _compiled if _compiled is not None else reference
 def backend() -> str:
     """Return the active kernel backend: ``"cython"`` or ``"numpy"``."""
     return "cython" if _impl is not reference else "numpy"
+
+
+# --------------------------------------------------------------------------- threads
+
+
+class _BlasOneThread:
+    """Context manager: BLAS single-threaded while a compiled kernel runs.
+
+    The compiled kernels call BLAS from inside their own OpenMP threads, one GEMM per
+    thread; a multi-threaded BLAS there would oversubscribe the cores. The threadpoolctl
+    controller is built once, on first use (after the BLAS libraries are loaded), and a
+    ``limit`` costs about 15 us. On the NumPy backend this does nothing.
+    """
+
+    _controller = None
+
+    def __enter__(self):
+        if _impl is reference:
+            self._limit = None
+            return self
+        if _BlasOneThread._controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BlasOneThread._controller = ThreadpoolController()
+        self._limit = _BlasOneThread._controller.limit(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self._limit is not None:
+            self._limit.restore_original_limits()
+        return False
+
+
+def _use_winograd(kh: int, kw: int, s: int, c_in: int, c_out: int) -> bool:
+    """Winograd F(2x2, 3x3) for stride-1 3x3 convs with enough channels to pay off.
+
+    Its transforms cost O(c_in + c_out) per tile against O(c_in c_out) for the GEMMs, so
+    with few channels the plain im2col GEMM is faster. Compiled backend only: the NumPy
+    backend stays on the im2col path a reader reads (the Winograd twins are tested).
+    """
+    return (
+        WINOGRAD
+        and _impl is not reference
+        and kh == 3
+        and kw == 3
+        and s == 1
+        and c_in >= WINOGRAD_MIN_CHANNELS
+        and c_out >= WINOGRAD_MIN_CHANNELS
+    )
+
+
+#: Use Winograd for stride-1 3x3 convolutions: F(2x2, 3x3) for the forward pass and the
+#: input gradient, F(3x3, 2x2) for the weight gradient.
+WINOGRAD = True
+#: Smallest number of input and of output channels for which Winograd is used.
+WINOGRAD_MIN_CHANNELS = 8
 
 
 # --------------------------------------------------------------------------- validation
@@ -113,6 +190,17 @@ def _check_geometry(
     return output_size(H, kh, s, ph), output_size(W, kw, s, pw)
 
 
+def _shape(name: str, what: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A 4-tuple of non-negative integers (no silent truncation of floats)."""
+    try:
+        dims = tuple(operator.index(v) for v in shape)
+    except TypeError:
+        raise TypeError(f"{name}: {what} must hold integers, got {shape!r}") from None
+    if len(dims) != 4 or min(dims) < 0:
+        raise ValueError(f"{name}: {what} must be 4 non-negative integers, got {shape!r}")
+    return dims
+
+
 def _c(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
@@ -143,9 +231,7 @@ def col2im(
     """Adjoint of :func:`im2col`: columns ``(N, C*kh*kw, H'*W')`` back to ``x_shape``."""
     _check_float("col2im", "cols", cols)
     _check_rank("col2im", "cols", cols, 3)
-    if len(x_shape) != 4:
-        raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    N, C, H, W = (int(v) for v in x_shape)
+    N, C, H, W = _shape("col2im", "x_shape", x_shape)
     Ho, Wo = _check_geometry("col2im", H, W, kh, kw, s, ph, pw)
     if cols.shape != (N, C * kh * kw, Ho * Wo):
         raise ValueError(
@@ -178,7 +264,11 @@ def conv2d_forward(
         raise ValueError(f"{name}: b has shape {b.shape}, expected ({F},) for W {W.shape}")
     Ho, Wo = _check_geometry(name, H, Wd, kh, kw, s, ph, pw)
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
-    _impl.conv2d_forward(_c(x), _c(W), _c(b), s, ph, pw, out)
+    with _BlasOneThread():
+        if _use_winograd(kh, kw, s, C, F):
+            _impl.conv2d_forward_winograd(_c(x), _c(W), _c(b), ph, pw, out)
+        else:
+            _impl.conv2d_forward(_c(x), _c(W), _c(b), s, ph, pw, out)
     return out
 
 
@@ -197,7 +287,7 @@ def conv2d_backward_input(
     _check_rank(name, "dy", dy, 4)
     _check_rank(name, "W", W, 4)
     _check_same_dtype(name, dy=dy, W=W)
-    N, C, H, Wd = (int(v) for v in x_shape)
+    N, C, H, Wd = _shape(name, "x_shape", x_shape)
     F, Cw, kh, kw = W.shape
     Ho, Wo = _check_geometry(name, H, Wd, kh, kw, s, ph, pw)
     if Cw != C or dy.shape != (N, F, Ho, Wo):
@@ -206,7 +296,11 @@ def conv2d_backward_input(
             f"(expected dy {(N, F, Ho, Wo)})"
         )
     out = np.empty((N, C, H, Wd), dtype=dy.dtype)
-    _impl.conv2d_backward_input(_c(dy), _c(W), s, ph, pw, out)
+    with _BlasOneThread():
+        if _use_winograd(kh, kw, s, F, C):
+            _impl.conv2d_backward_input_winograd(_c(dy), _c(W), ph, pw, out)
+        else:
+            _impl.conv2d_backward_input(_c(dy), _c(W), s, ph, pw, out)
     return out
 
 
@@ -225,7 +319,7 @@ def conv2d_backward_weight(
     _check_rank(name, "dy", dy, 4)
     _check_rank(name, "x", x, 4)
     _check_same_dtype(name, dy=dy, x=x)
-    F, C, kh, kw = (int(v) for v in w_shape)
+    F, C, kh, kw = _shape(name, "w_shape", w_shape)
     N, Cx, H, Wd = x.shape
     Ho, Wo = _check_geometry(name, H, Wd, kh, kw, s, ph, pw)
     if Cx != C or dy.shape != (N, F, Ho, Wo):
@@ -234,7 +328,11 @@ def conv2d_backward_weight(
             f"(expected dy {(N, F, Ho, Wo)})"
         )
     out = np.empty((F, C, kh, kw), dtype=x.dtype)
-    _impl.conv2d_backward_weight(_c(dy), _c(x), s, ph, pw, out)
+    with _BlasOneThread():
+        if _use_winograd(kh, kw, s, C, F):
+            _impl.conv2d_backward_weight_winograd(_c(dy), _c(x), ph, pw, out)
+        else:
+            _impl.conv2d_backward_weight(_c(dy), _c(x), s, ph, pw, out)
     return out
 
 
@@ -261,7 +359,9 @@ def maxpool2d_backward(
     name = "maxpool2d_backward"
     _check_float(name, "dy", dy)
     _check_rank(name, "dy", dy, 4)
-    N, C, H, W = (int(v) for v in x_shape)
+    N, C, H, W = _shape(name, "x_shape", x_shape)
+    if not isinstance(argmax, np.ndarray):
+        raise TypeError(f"{name}: argmax must be a NumPy array, got {type(argmax).__name__}")
     if argmax.shape != dy.shape or dy.shape[:2] != (N, C) or argmax.dtype != np.int64:
         raise ValueError(
             f"{name}: dy {dy.shape} and argmax {argmax.shape} ({argmax.dtype}) do not fit "

@@ -65,8 +65,7 @@ def check_input(
         raise TypeError(f"{layer}: {what} must be a NumPy array, got {type(x).__name__}")
     if x.dtype.type not in FLOAT_DTYPES:
         raise TypeError(
-            f"{layer}: {what} must be float32 or float64, got dtype {x.dtype} "
-            f"(shape {x.shape})"
+            f"{layer}: {what} must be float32 or float64, got dtype {x.dtype} (shape {x.shape})"
         )
     if rank is not None and x.ndim != rank:
         raise ValueError(f"{layer}: {what} must have {rank} dimensions, got shape {x.shape}")
@@ -75,7 +74,7 @@ def check_input(
 
 
 def check_upstream(layer: str, r: Any, expected: tuple[int, ...]) -> None:
-    """Raise if the upstream signal ``r`` of a backward pass is not a float array of ``expected`` shape."""
+    """Raise unless the upstream signal ``r`` is a float array of the ``expected`` shape."""
     if not isinstance(r, np.ndarray) or r.dtype.type not in FLOAT_DTYPES:
         raise TypeError(
             f"{layer}: upstream signal must be a float32 or float64 array, got "

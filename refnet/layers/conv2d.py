@@ -84,7 +84,8 @@ class Conv2D(Layer):
         """A Conv2D layer from sizes, with seeded He or Glorot weights and zero bias."""
         kh, kw = _pair("kernel_size", kernel_size, 1)
         shape = (out_channels, in_channels, kh, kw)
-        W = initial_weights(shape, in_channels * kh * kw, out_channels * kh * kw, init, seed, dtype)
+        fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
+        W = initial_weights(shape, fan_in, fan_out, init, seed, dtype)
         return cls(W, np.zeros(out_channels, dtype=dtype), stride, padding)
 
     @property
@@ -107,9 +108,7 @@ class Conv2D(Layer):
                 f"and padding {self.padding}"
             )
 
-    def forward(
-        self, x: np.ndarray, check_finite: bool = True
-    ) -> tuple[np.ndarray, Conv2DCache]:
+    def forward(self, x: np.ndarray, check_finite: bool = True) -> tuple[np.ndarray, Conv2DCache]:
         """x (N, C, H, W) -> z (N, F, H', W')."""
         self._check(x, check_finite)
         ph, pw = self.padding

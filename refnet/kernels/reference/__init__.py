@@ -9,13 +9,24 @@ validation, casting and allocation live in :mod:`refnet.kernels`.
 from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from .im2col import col2im, im2col
 from .pool import maxpool2d_backward, maxpool2d_forward
+from .stats import pattern_stats_conv, pattern_stats_dense
+from .winograd import (
+    conv2d_backward_input_winograd,
+    conv2d_backward_weight_winograd,
+    conv2d_forward_winograd,
+)
 
 __all__ = [
     "col2im",
     "conv2d_backward_input",
+    "conv2d_backward_input_winograd",
     "conv2d_backward_weight",
+    "conv2d_backward_weight_winograd",
     "conv2d_forward",
+    "conv2d_forward_winograd",
     "im2col",
     "maxpool2d_backward",
     "maxpool2d_forward",
+    "pattern_stats_conv",
+    "pattern_stats_dense",
 ]

@@ -21,9 +21,7 @@ def output_size(size: int, k: int, s: int, p: int) -> int:
     return (size + 2 * p - k) // s + 1
 
 
-def im2col(
-    x: np.ndarray, kh: int, kw: int, s: int, ph: int, pw: int, out: np.ndarray
-) -> None:
+def im2col(x: np.ndarray, kh: int, kw: int, s: int, ph: int, pw: int, out: np.ndarray) -> None:
     """Fill ``out`` (N, C*kh*kw, H'*W') with the patches of ``x`` (N, C, H, W)."""
     N, C, H, W = x.shape
     Ho, Wo = output_size(H, kh, s, ph), output_size(W, kw, s, pw)
@@ -34,9 +32,7 @@ def im2col(
             cols[:, :, i, j] = xp[:, :, i : i + s * Ho : s, j : j + s * Wo : s]
 
 
-def col2im(
-    cols: np.ndarray, kh: int, kw: int, s: int, ph: int, pw: int, out: np.ndarray
-) -> None:
+def col2im(cols: np.ndarray, kh: int, kw: int, s: int, ph: int, pw: int, out: np.ndarray) -> None:
     """Fill ``out`` (N, C, H, W) with the adjoint of :func:`im2col` applied to ``cols``.
 
     Overlapping patches add up; entries that fall into the padding are dropped.

@@ -1,0 +1,789 @@
+# cython: language_level=3
+r"""Compiled Conv2D kernels: im2col, col2im, GEMM convolution and Winograd F(2x2, 3x3).
+
+Every function has exactly the signature of its NumPy twin in
+``refnet/kernels/reference/{im2col,conv,winograd}.py``: it takes validated, C-contiguous
+arrays of one floating dtype (float32 or float64) and overwrites every element of the
+preallocated ``out``. Kernels never validate; the wrappers in :mod:`refnet.kernels` do.
+
+Parallelism: one OpenMP ``prange`` (explicit ``num_threads``) over independent work items
+(samples for im2col/GEMM, blocks of output tiles for Winograd). Each thread owns its
+scratch buffers and calls BLAS (``scipy.linalg.cython_blas``) on them; BLAS must therefore
+run single-threaded during these calls, which the wrappers arrange with threadpoolctl.
+"""
+
+import numpy as np
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from cython cimport floating
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int refnet_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int refnet_max_threads(void) { return 1; }
+    #endif
+    """
+    int refnet_max_threads() noexcept nogil
+
+
+# Output tiles handled per Winograd work item (one block = one set of 16 GEMMs).
+cdef int WINOGRAD_BLOCK = 256
+# Columns per forward GEMM when small images are batched together.
+cdef int GROUP_COLUMNS = 512
+
+
+def max_threads():
+    """Number of OpenMP threads the kernels use at most (1 without OpenMP)."""
+    return refnet_max_threads()
+
+
+# Smallest amount of work (multiply-adds) worth a thread of its own: waking a second
+# OpenMP thread costs tens of microseconds, up to a millisecond on a busy machine.
+cdef double WORK_PER_THREAD = 4e6
+
+
+cdef inline int _n_threads(Py_ssize_t n_items, double work=-1) noexcept nogil:
+    """Threads for ``n_items`` independent items totalling ``work`` multiply-adds."""
+    cdef int nt = refnet_max_threads()
+    if n_items < nt:
+        nt = <int>n_items
+    if work >= 0 and work < nt * WORK_PER_THREAD:
+        nt = <int>(work / WORK_PER_THREAD)
+    return nt if nt > 0 else 1
+
+
+# --------------------------------------------------------------------------- BLAS
+
+
+cdef inline void _gemm(
+    bint trans_a, bint trans_b, int M, int N, int K,
+    floating alpha, const floating* A, int lda,
+    const floating* B, int ldb,
+    floating beta, floating* C, int ldc,
+) noexcept nogil:
+    """Row-major ``C (M, N) = alpha op(A) op(B) + beta C`` through column-major BLAS.
+
+    A row-major ``C = op(A) op(B)`` is the column-major ``C^T = op(B)^T op(A)^T``, so the
+    operands are swapped and the leading dimensions are the row lengths.
+    """
+    cdef char ta = b"T" if trans_a else b"N"
+    cdef char tb = b"T" if trans_b else b"N"
+    if M <= 0 or N <= 0:
+        return
+    if lda < 1:
+        lda = 1
+    if ldb < 1:
+        ldb = 1
+    if ldc < 1:
+        ldc = 1
+    if floating is float:
+        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda,
+              &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda,
+              &beta, C, &ldc)
+
+
+# --------------------------------------------------------------------------- im2col
+
+
+cdef inline void _clip_range(
+    int n_out, int s, int offset, int size, int* lo, int* hi,
+) noexcept nogil:
+    """Output indices ``o`` in ``[lo, hi)`` have ``0 <= o*s + offset < size``."""
+    cdef int a = 0, b = n_out
+    if offset < 0:
+        a = (-offset + s - 1) // s
+    if size - offset <= 0:
+        b = 0
+    elif (size - offset - 1) // s + 1 < b:
+        b = (size - offset - 1) // s + 1
+    if a > b:
+        a = b
+    lo[0] = a
+    hi[0] = b
+
+
+cdef void _im2col_one(
+    const floating* x,  # IN (C, H, W)
+    int C, int H, int W, int kh, int kw, int s, int ph, int pw, int Ho, int Wo,
+    floating* cols,  # OUT (C*kh*kw, Ho*Wo), rows ``ld`` apart
+    Py_ssize_t ld,
+) noexcept nogil:
+    cdef int c, i, j, oh, ow, oh_lo, oh_hi, ow_lo, ow_hi, w0
+    cdef const floating* xrow
+    cdef floating* row
+    for c in range(C):
+        for i in range(kh):
+            _clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
+            for j in range(kw):
+                _clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
+                row = cols + ((<Py_ssize_t>c * kh + i) * kw + j) * ld
+                if oh_lo > 0:
+                    memset(row, 0, oh_lo * Wo * sizeof(floating))
+                if oh_hi < Ho:
+                    memset(row + oh_hi * Wo, 0, (Ho - oh_hi) * Wo * sizeof(floating))
+                for oh in range(oh_lo, oh_hi):
+                    xrow = x + (<Py_ssize_t>c * H + oh * s + i - ph) * W
+                    for ow in range(ow_lo):
+                        row[oh * Wo + ow] = 0
+                    w0 = j - pw
+                    if s == 1:
+                        if ow_hi > ow_lo:
+                            memcpy(row + oh * Wo + ow_lo, xrow + ow_lo + w0,
+                                   (ow_hi - ow_lo) * sizeof(floating))
+                    else:
+                        for ow in range(ow_lo, ow_hi):
+                            row[oh * Wo + ow] = xrow[ow * s + w0]
+                    for ow in range(ow_hi, Wo):
+                        row[oh * Wo + ow] = 0
+
+
+cdef void _col2im_one(
+    const floating* cols,  # IN (C*kh*kw, Ho*Wo)
+    int C, int H, int W, int kh, int kw, int s, int ph, int pw, int Ho, int Wo,
+    floating* x,  # OUT (C, H, W), overwritten
+) noexcept nogil:
+    cdef int c, i, j, oh, ow, oh_lo, oh_hi, ow_lo, ow_hi, w0
+    cdef floating* xrow
+    cdef const floating* row
+    cdef Py_ssize_t P = <Py_ssize_t>Ho * Wo
+    memset(x, 0, <Py_ssize_t>C * H * W * sizeof(floating))
+    for c in range(C):
+        for i in range(kh):
+            _clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
+            for j in range(kw):
+                _clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
+                row = cols + ((<Py_ssize_t>c * kh + i) * kw + j) * P
+                w0 = j - pw
+                for oh in range(oh_lo, oh_hi):
+                    xrow = x + (<Py_ssize_t>c * H + oh * s + i - ph) * W
+                    for ow in range(ow_lo, ow_hi):
+                        xrow[ow * s + w0] += row[oh * Wo + ow]
+
+
+def im2col(
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    int kh, int kw, int s, int ph, int pw,
+    floating[:, :, ::1] out,  # OUT (N, C*kh*kw, Ho*Wo)
+):
+    """Fill ``out`` (N, C*kh*kw, H'*W') with the patches of ``x`` (N, C, H, W)."""
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef int Ho = (H + 2 * ph - kh) // s + 1, Wo = (W + 2 * pw - kw) // s + 1
+    cdef int n, nt = _n_threads(N)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * W, cs = out.shape[1] * out.shape[2]
+    if N == 0:
+        return
+    for n in prange(N, nogil=True, schedule="static", num_threads=nt):
+        _im2col_one(&x[0, 0, 0, 0] + n * xs, C, H, W, kh, kw, s, ph, pw, Ho, Wo,
+                    &out[0, 0, 0] + n * cs, Ho * Wo)
+
+
+def col2im(
+    const floating[:, :, ::1] cols,  # IN (N, C*kh*kw, Ho*Wo)
+    int kh, int kw, int s, int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, C, H, W)
+):
+    """Fill ``out`` (N, C, H, W) with the adjoint of :func:`im2col` applied to ``cols``."""
+    cdef int N = out.shape[0], C = out.shape[1], H = out.shape[2], W = out.shape[3]
+    cdef int Ho = (H + 2 * ph - kh) // s + 1, Wo = (W + 2 * pw - kw) // s + 1
+    cdef int n, nt = _n_threads(N)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * W, cs = cols.shape[1] * cols.shape[2]
+    if N == 0 or xs == 0:
+        return
+    for n in prange(N, nogil=True, schedule="static", num_threads=nt):
+        _col2im_one(&cols[0, 0, 0] + n * cs, C, H, W, kh, kw, s, ph, pw, Ho, Wo,
+                    &out[0, 0, 0, 0] + n * xs)
+
+
+# --------------------------------------------------------------------------- GEMM conv
+
+
+cdef inline bint _is_pointwise(int kh, int kw, int s, int ph, int pw) noexcept nogil:
+    """A 1x1, stride-1, unpadded conv needs no im2col: ``cols_n`` is ``x_n`` itself."""
+    return kh == 1 and kw == 1 and s == 1 and ph == 0 and pw == 0
+
+
+def conv2d_forward(
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    const floating[:, :, :, ::1] W,  # IN (F, C, kh, kw)
+    const floating[::1] b,  # IN (F,)
+    int s, int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, F, Ho, Wo)
+):
+    """Fill ``out`` with ``W_2 cols_n + b`` per sample (im2col, then one GEMM).
+
+    The bias rides in the GEMM: ``[W_2 | b] @ [cols_n ; 1]`` (one more row of ones). Small
+    images are processed ``G`` samples at a time, ``[cols_n, ..., cols_{n+G-1}]`` side by
+    side, so that each GEMM has about ``GROUP_COLUMNS`` columns.
+    """
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
+    cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
+    cdef int Ho = out.shape[2], Wo = out.shape[3]
+    cdef int P = Ho * Wo, K = C * kh * kw
+    cdef int n, f, p, q, j, g, gi, tid
+    cdef bint direct = _is_pointwise(kh, kw, s, ph, pw)
+    cdef int G = 1 if direct or P >= GROUP_COLUMNS else min(N, GROUP_COLUMNS // P)
+    cdef int n_groups = (N + G - 1) // G if G > 0 else 0
+    cdef int nt = _n_threads(n_groups, <double>N * F * K * P)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * P
+    cdef Py_ssize_t GP = <Py_ssize_t>G * P
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] buf = np.empty((nt, 1 if direct else (K + 1) * GP), dtype=dtype)
+    cdef floating[:, ::1] tmp = np.empty((nt, 1 if G == 1 else F * GP), dtype=dtype)
+    Wb_array = np.empty((F, K + 1), dtype=dtype)  # [W_2 | b]
+    Wb_array[:, :K] = np.asarray(W).reshape(F, K)
+    Wb_array[:, K] = np.asarray(b)
+    cdef floating[:, ::1] Wb = Wb_array
+    cdef floating* y
+    if N == 0 or ys == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        if not direct:
+            for q in range(GP):  # the row of ones under the columns
+                buf[tid, K * GP + q] = 1
+        for gi in prange(n_groups, schedule="static"):
+            n = gi * G
+            if direct:
+                y = &out[0, 0, 0, 0] + n * ys
+                for f in range(F):
+                    for p in range(P):
+                        y[f * P + p] = b[f]
+                # y_n (F, P) += W_2 (F, C) @ x_n (C, P)
+                _gemm(False, False, F, P, K, <floating>1, &Wb[0, 0], K + 1,
+                      &x[0, 0, 0, 0] + n * xs, P, <floating>1, y, P)
+            elif G == 1:
+                _im2col_one(&x[0, 0, 0, 0] + n * xs, C, H, Wd, kh, kw, s, ph, pw, Ho, Wo,
+                            &buf[tid, 0], P)
+                # y_n (F, P) = [W_2 | b] (F, K+1) @ [cols_n ; 1] (K+1, P)
+                _gemm(False, False, F, P, K + 1, <floating>1, &Wb[0, 0], K + 1,
+                      &buf[tid, 0], P, <floating>0, &out[0, 0, 0, 0] + n * ys, P)
+            else:
+                g = N - n if N - n < G else G
+                for j in range(g):
+                    _im2col_one(&x[0, 0, 0, 0] + (n + j) * xs, C, H, Wd, kh, kw, s, ph, pw,
+                                Ho, Wo, &buf[tid, 0] + j * P, GP)
+                # tmp (F, g P) = [W_2 | b] (F, K+1) @ [cols_n .. cols_{n+g-1} ; 1]
+                _gemm(False, False, F, g * P, K + 1, <floating>1, &Wb[0, 0], K + 1,
+                      &buf[tid, 0], GP, <floating>0, &tmp[tid, 0], GP)
+                for j in range(g):
+                    y = &out[0, 0, 0, 0] + (n + j) * ys
+                    for f in range(F):
+                        memcpy(y + f * P, &tmp[tid, 0] + f * GP + j * P, P * sizeof(floating))
+
+
+def conv2d_backward_input(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] W,  # IN (F, C, kh, kw)
+    int s, int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, C, H, W)
+):
+    """Fill ``out`` with ``col2im(W_2^T dy_n)`` per sample (one GEMM, then col2im)."""
+    cdef int N = out.shape[0], C = out.shape[1], H = out.shape[2], Wd = out.shape[3]
+    cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
+    cdef int Ho = dy.shape[2], Wo = dy.shape[3]
+    cdef int P = Ho * Wo, K = C * kh * kw
+    cdef int n, tid, nt = _n_threads(N, <double>N * F * K * P)
+    cdef bint direct = _is_pointwise(kh, kw, s, ph, pw)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * P
+    cdef floating[:, ::1] buf = np.empty(
+        (nt, 1 if direct else <Py_ssize_t>K * P),
+        dtype=np.float32 if floating is float else np.float64,
+    )
+    cdef floating* cols
+    if N == 0 or xs == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        for n in prange(N, schedule="static"):
+            cols = &out[0, 0, 0, 0] + n * xs if direct else &buf[tid, 0]
+            # cols_n (K, P) = W_2^T (K, F) @ dy_n (F, P)
+            _gemm(True, False, K, P, F, <floating>1, &W[0, 0, 0, 0], K,
+                  &dy[0, 0, 0, 0] + n * ys, P, <floating>0, cols, P)
+            if not direct:
+                _col2im_one(cols, C, H, Wd, kh, kw, s, ph, pw, Ho, Wo,
+                            &out[0, 0, 0, 0] + n * xs)
+
+
+def conv2d_backward_weight(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    int s, int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (F, C, kh, kw)
+):
+    """Fill ``out`` with ``sum_n dy_n cols_n^T``: per-thread partial sums, then a reduction.
+
+    Small images are processed ``G`` samples at a time: ``[dy_n, ..., dy_{n+G-1}]`` and
+    ``[cols_n, ..., cols_{n+G-1}]`` side by side, one GEMM of inner size ``G P``.
+    """
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
+    cdef int F = out.shape[0], kh = out.shape[2], kw = out.shape[3]
+    cdef int Ho = dy.shape[2], Wo = dy.shape[3]
+    cdef int P = Ho * Wo, K = C * kh * kw
+    cdef int n, t, f, j, g, gi, tid
+    cdef Py_ssize_t i, FK = <Py_ssize_t>F * K
+    cdef bint direct = _is_pointwise(kh, kw, s, ph, pw)
+    cdef int G = 1 if P >= GROUP_COLUMNS else min(N, GROUP_COLUMNS // P)
+    cdef int n_groups = (N + G - 1) // G if G > 0 else 0
+    cdef int nt = _n_threads(n_groups, <double>N * F * K * P)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * P
+    cdef Py_ssize_t GP = <Py_ssize_t>G * P
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] buf = np.empty((nt, 1 if direct and G == 1 else K * GP), dtype=dtype)
+    cdef floating[:, ::1] dyg = np.empty((nt, 1 if G == 1 else F * GP), dtype=dtype)
+    cdef floating[:, ::1] part = np.zeros((nt, FK if FK > 0 else 1), dtype=dtype)
+    cdef const floating* cols
+    cdef const floating* dyn
+    cdef floating* dw = &out[0, 0, 0, 0]
+    if FK == 0:
+        return
+    if N > 0:
+        with nogil, parallel(num_threads=nt):
+            tid = threadid()
+            for gi in prange(n_groups, schedule="static"):
+                n = gi * G
+                if G == 1:
+                    if direct:
+                        cols = &x[0, 0, 0, 0] + n * xs
+                    else:
+                        _im2col_one(&x[0, 0, 0, 0] + n * xs, C, H, Wd, kh, kw, s, ph, pw,
+                                    Ho, Wo, &buf[tid, 0], P)
+                        cols = &buf[tid, 0]
+                    # part_t (F, K) += dy_n (F, P) @ cols_n^T (P, K)
+                    _gemm(False, True, F, K, P, <floating>1, &dy[0, 0, 0, 0] + n * ys, P,
+                          cols, P, <floating>1, &part[tid, 0], K)
+                else:
+                    g = N - n if N - n < G else G
+                    for j in range(g):
+                        _im2col_one(&x[0, 0, 0, 0] + (n + j) * xs, C, H, Wd, kh, kw, s,
+                                    ph, pw, Ho, Wo, &buf[tid, 0] + j * P, GP)
+                        dyn = &dy[0, 0, 0, 0] + (n + j) * ys
+                        for f in range(F):
+                            memcpy(&dyg[tid, 0] + f * GP + j * P, dyn + f * P,
+                                   P * sizeof(floating))
+                    # part_t (F, K) += [dy_n ..] (F, g P) @ [cols_n ..]^T (g P, K)
+                    _gemm(False, True, F, K, g * P, <floating>1, &dyg[tid, 0], GP,
+                          &buf[tid, 0], GP, <floating>1, &part[tid, 0], K)
+    with nogil:
+        for i in range(FK):
+            dw[i] = part[0, i]
+        for t in range(1, nt):
+            for i in range(FK):
+                dw[i] += part[t, i]
+
+
+# --------------------------------------------------------------------------- Winograd
+#
+# F(2x2, 3x3) (Lavin & Gray 2016): a 2x2 output tile Y of a 3x3 filter g over a 4x4 input
+# tile d is Y = A^T [(G g G^T) . (B^T d B)] A, with
+#   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+#   G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+#   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+# Summing over channels turns the 16 elementwise products into 16 GEMMs
+#   M[e] (F, T) = U[e] (F, C) @ V[e] (C, T),   e = 4 xi + nu,
+# over a block of T tiles. See refnet/kernels/reference/winograd.py for the readable twin.
+
+
+cdef void _winograd_filter(
+    const floating* g,  # IN (F, C, 3, 3); flip=True reads g[c, f, 2-i, 2-j] of (C, F, 3, 3)
+    int F, int C, bint flip,
+    floating* U,  # OUT (16, F, C)
+) noexcept nogil:
+    cdef int f, c, i, e
+    cdef floating k[9]
+    cdef floating t[12]  # G g: (4, 3)
+    cdef Py_ssize_t FC = <Py_ssize_t>F * C
+    cdef const floating* src
+    for f in range(F):
+        for c in range(C):
+            if flip:
+                src = g + (<Py_ssize_t>c * F + f) * 9
+                for i in range(9):
+                    k[i] = src[8 - i]
+            else:
+                src = g + (<Py_ssize_t>f * C + c) * 9
+                for i in range(9):
+                    k[i] = src[i]
+            for i in range(3):  # columns of G g
+                t[0 * 3 + i] = k[0 * 3 + i]
+                t[1 * 3 + i] = (k[0 * 3 + i] + k[1 * 3 + i] + k[2 * 3 + i]) * <floating>0.5
+                t[2 * 3 + i] = (k[0 * 3 + i] - k[1 * 3 + i] + k[2 * 3 + i]) * <floating>0.5
+                t[3 * 3 + i] = k[2 * 3 + i]
+            for i in range(4):  # rows of (G g) G^T
+                e = i * 4
+                U[(e + 0) * FC + f * C + c] = t[i * 3 + 0]
+                U[(e + 1) * FC + f * C + c] = (
+                    (t[i * 3 + 0] + t[i * 3 + 1] + t[i * 3 + 2]) * <floating>0.5)
+                U[(e + 2) * FC + f * C + c] = (
+                    (t[i * 3 + 0] - t[i * 3 + 1] + t[i * 3 + 2]) * <floating>0.5)
+                U[(e + 3) * FC + f * C + c] = t[i * 3 + 2]
+
+
+cdef inline void _padded_row(
+    const floating* xc, int H, int W, int h, int pw, int j0, int j1,
+    floating* row,  # OUT: row[j] = x[h, j - pw] (0 outside x) for j in [j0, j1)
+) noexcept nogil:
+    cdef int j, lo = j0, hi = j1
+    if h < 0 or h >= H:
+        memset(row + j0, 0, (j1 - j0) * sizeof(floating))
+        return
+    if lo < pw:
+        lo = pw
+    if hi > W + pw:
+        hi = W + pw
+    if hi < lo:
+        hi = lo = j0
+    for j in range(j0, lo):
+        row[j] = 0
+    if hi > lo:
+        memcpy(row + lo, xc + <Py_ssize_t>h * W + lo - pw, (hi - lo) * sizeof(floating))
+    for j in range(hi, j1):
+        row[j] = 0
+
+
+cdef void _winograd_input(
+    const floating* x,  # IN (N, C, H, W)
+    int C, int H, int W, int ph, int pw, int th, int tw,
+    Py_ssize_t t0, int T,
+    floating* rows,  # scratch (8, 2 tw + 2)
+    floating* V,  # OUT (16, C, T): B^T d B of tiles t0 .. t0+T-1, all channels
+) noexcept nogil:
+    """Transform the input tiles one channel and one tile row at a time.
+
+    ``u = B^T d`` combines whole (zero-padded) input rows, so it runs over contiguous
+    memory; ``(B^T d) B`` then combines columns ``2tx .. 2tx+3`` of ``u`` for every tile.
+    """
+    cdef int c, t, r, i, j, L, n, ty, tx, h0, j0, j1
+    cdef int Wp = 2 * tw + 2
+    cdef Py_ssize_t CT = <Py_ssize_t>C * T, tpi = <Py_ssize_t>th * tw
+    cdef floating* d0 = rows
+    cdef floating* d1 = rows + Wp
+    cdef floating* d2 = rows + 2 * Wp
+    cdef floating* d3 = rows + 3 * Wp
+    cdef floating* u
+    cdef floating* v0
+    cdef floating* v1
+    cdef floating* v2
+    cdef floating* v3
+    cdef const floating* xc
+    for c in range(C):
+        n = <int>(t0 // tpi)
+        ty = <int>((t0 % tpi) // tw)
+        tx = <int>(t0 % tw)
+        t = 0
+        while t < T:
+            L = tw - tx if tw - tx < T - t else T - t  # tiles tx .. tx+L-1 of row ty
+            xc = x + (<Py_ssize_t>n * C + c) * H * W
+            h0 = 2 * ty - ph
+            j0 = 2 * tx
+            j1 = 2 * (tx + L) + 2
+            _padded_row(xc, H, W, h0, pw, j0, j1, d0)
+            _padded_row(xc, H, W, h0 + 1, pw, j0, j1, d1)
+            _padded_row(xc, H, W, h0 + 2, pw, j0, j1, d2)
+            _padded_row(xc, H, W, h0 + 3, pw, j0, j1, d3)
+            u = rows + 4 * Wp
+            for j in range(j0, j1):  # u = B^T d, row by row
+                u[j] = d0[j] - d2[j]
+                u[Wp + j] = d1[j] + d2[j]
+                u[2 * Wp + j] = d2[j] - d1[j]
+                u[3 * Wp + j] = d1[j] - d3[j]
+            for r in range(4):  # (B^T d) B, tile by tile
+                v0 = V + (r * 4 + 0) * CT + <Py_ssize_t>c * T + t
+                v1 = V + (r * 4 + 1) * CT + <Py_ssize_t>c * T + t
+                v2 = V + (r * 4 + 2) * CT + <Py_ssize_t>c * T + t
+                v3 = V + (r * 4 + 3) * CT + <Py_ssize_t>c * T + t
+                u = rows + (4 + r) * Wp + j0
+                for i in range(L):
+                    v0[i] = u[2 * i] - u[2 * i + 2]
+                    v1[i] = u[2 * i + 1] + u[2 * i + 2]
+                    v2[i] = u[2 * i + 2] - u[2 * i + 1]
+                    v3[i] = u[2 * i + 1] - u[2 * i + 3]
+            t = t + L
+            tx = tx + L
+            if tx == tw:
+                tx = 0
+                ty = ty + 1
+                if ty == th:
+                    ty = 0
+                    n = n + 1
+
+
+cdef void _winograd_output(
+    const floating* M,  # IN (16, F, T)
+    const floating* b,  # IN (F,) or NULL
+    int F, int Ho, int Wo, int th, int tw, Py_ssize_t t0, int T,
+    floating* rows,  # scratch (8, 2 tw + 2)
+    floating* y,  # OUT (N, F, Ho, Wo): the 2x2 tiles t0 .. t0+T-1
+) noexcept nogil:
+    """``Y = A^T M A`` for each tile, one output channel and one tile row at a time."""
+    cdef int f, t, i, L, n, ty, tx, ow, w_end
+    cdef Py_ssize_t FT = <Py_ssize_t>F * T, tpi = <Py_ssize_t>th * tw
+    cdef int Wp = 2 * tw + 2
+    cdef floating bias, s0, s1, s2, s3, r0, r1, r2, r3
+    cdef const floating* m
+    cdef floating* y0 = rows
+    cdef floating* y1 = rows + Wp
+    cdef floating* yf
+    for f in range(F):
+        bias = b[f] if b != NULL else 0
+        n = <int>(t0 // tpi)
+        ty = <int>((t0 % tpi) // tw)
+        tx = <int>(t0 % tw)
+        t = 0
+        while t < T:
+            L = tw - tx if tw - tx < T - t else T - t
+            m = M + <Py_ssize_t>f * T + t
+            for i in range(L):
+                # A^T m: rows of m are e = 0..3, 4..7, 8..11, 12..15
+                s0 = m[0 * FT + i] + m[4 * FT + i] + m[8 * FT + i]
+                s1 = m[1 * FT + i] + m[5 * FT + i] + m[9 * FT + i]
+                s2 = m[2 * FT + i] + m[6 * FT + i] + m[10 * FT + i]
+                s3 = m[3 * FT + i] + m[7 * FT + i] + m[11 * FT + i]
+                r0 = m[4 * FT + i] - m[8 * FT + i] - m[12 * FT + i]
+                r1 = m[5 * FT + i] - m[9 * FT + i] - m[13 * FT + i]
+                r2 = m[6 * FT + i] - m[10 * FT + i] - m[14 * FT + i]
+                r3 = m[7 * FT + i] - m[11 * FT + i] - m[15 * FT + i]
+                y0[2 * i] = s0 + s1 + s2 + bias  # (A^T m) A
+                y0[2 * i + 1] = s1 - s2 - s3 + bias
+                y1[2 * i] = r0 + r1 + r2 + bias
+                y1[2 * i + 1] = r1 - r2 - r3 + bias
+            ow = 2 * tx
+            w_end = 2 * (tx + L) if 2 * (tx + L) < Wo else Wo
+            yf = y + ((<Py_ssize_t>n * F + f) * Ho + 2 * ty) * Wo
+            memcpy(yf + ow, y0, (w_end - ow) * sizeof(floating))
+            if 2 * ty + 1 < Ho:
+                memcpy(yf + Wo + ow, y1, (w_end - ow) * sizeof(floating))
+            t = t + L
+            tx = tx + L
+            if tx == tw:
+                tx = 0
+                ty = ty + 1
+                if ty == th:
+                    ty = 0
+                    n = n + 1
+
+
+cdef void _winograd_conv(
+    const floating* x,  # IN (N, C, H, W)
+    const floating* U,  # IN (16, F, C) transformed filters
+    const floating* b,  # IN (F,) or NULL
+    int N, int C, int H, int W, int F, int ph, int pw, int Ho, int Wo,
+    floating* V,  # scratch (nt, 16 * C * block)
+    floating* M,  # scratch (nt, 16 * F * block)
+    floating* R,  # scratch (nt, 8 * (2 tw + 2))
+    int block, int nt,
+    floating* y,  # OUT (N, F, Ho, Wo)
+) noexcept nogil:
+    cdef int th = (Ho + 1) // 2, tw = (Wo + 1) // 2
+    cdef Py_ssize_t n_tiles = <Py_ssize_t>N * th * tw
+    cdef Py_ssize_t n_blocks = (n_tiles + block - 1) // block
+    cdef Py_ssize_t k, t0, FC = <Py_ssize_t>F * C
+    cdef Py_ssize_t vs = 16 * <Py_ssize_t>C * block, ms = 16 * <Py_ssize_t>F * block
+    cdef Py_ssize_t rs = 8 * (2 * <Py_ssize_t>tw + 2)
+    cdef int e, T, tid
+    cdef floating* Vt
+    cdef floating* Mt
+    with parallel(num_threads=nt):
+        tid = threadid()
+        for k in prange(n_blocks, schedule="static"):
+            t0 = k * block
+            T = <int>(n_tiles - t0 if n_tiles - t0 < block else block)
+            Vt = V + tid * vs
+            Mt = M + tid * ms
+            _winograd_input(x, C, H, W, ph, pw, th, tw, t0, T, R + tid * rs, Vt)
+            for e in range(16):
+                # M[e] (F, T) = U[e] (F, C) @ V[e] (C, T)
+                _gemm(False, False, F, T, C, <floating>1, U + e * FC, C,
+                      Vt + e * <Py_ssize_t>C * T, T, <floating>0, Mt + e * <Py_ssize_t>F * T, T)
+            _winograd_output(Mt, b, F, Ho, Wo, th, tw, t0, T, R + tid * rs, y)
+
+
+def _winograd_block(int C, int F, int itemsize):
+    """Tiles per work item: scratch of both transforms about 1 MiB, between 32 and 512."""
+    cdef int blk = (1 << 20) // (16 * (C + F) * itemsize + 1)
+    blk = max(32, min(WINOGRAD_BLOCK * 2, blk))
+    return blk
+
+
+cdef _winograd_run(
+    const floating[:, :, :, ::1] x, const floating[:, ::1] U, const floating* b,
+    int F, int ph, int pw, floating[:, :, :, ::1] out,
+):
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
+    cdef int Ho = out.shape[2], Wo = out.shape[3]
+    cdef Py_ssize_t n_tiles = <Py_ssize_t>N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
+    cdef int block = _winograd_block(C, F, sizeof(floating))
+    cdef int nt = _n_threads((n_tiles + block - 1) // block, 4.0 * n_tiles * C * F * 9)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] V = np.empty(nt * 16 * max(C, 1) * block, dtype=dtype)
+    cdef floating[::1] M = np.empty(nt * 16 * max(F, 1) * block, dtype=dtype)
+    cdef floating[::1] R = np.empty(nt * 8 * (2 * ((Wo + 1) // 2) + 2), dtype=dtype)
+    if out.size == 0:
+        return
+    if C == 0:
+        for f in range(F):
+            out[:, f, :, :] = b[f] if b != NULL else 0
+        return
+    with nogil:
+        _winograd_conv(&x[0, 0, 0, 0], &U[0, 0], b, N, C, H, Wd, F, ph, pw, Ho, Wo,
+                       &V[0], &M[0], &R[0], block, nt, &out[0, 0, 0, 0])
+
+
+def conv2d_forward_winograd(
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    const floating[:, :, :, ::1] W,  # IN (F, C, 3, 3)
+    const floating[::1] b,  # IN (F,)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, F, H + 2ph - 2, W + 2pw - 2)
+):
+    """Stride-1 3x3 :func:`conv2d_forward` by Winograd F(2x2, 3x3)."""
+    cdef int F = W.shape[0], C = W.shape[1]
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] U = np.empty((16, max(F * C, 1)), dtype=dtype)
+    if F * C > 0:
+        with nogil:
+            _winograd_filter(&W[0, 0, 0, 0], F, C, False, &U[0, 0])
+    _winograd_run(x, U, &b[0] if F > 0 else NULL, F, ph, pw, out)
+
+
+def conv2d_backward_input_winograd(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] W,  # IN (F, C, 3, 3)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, C, Ho - 2ph + 2, Wo - 2pw + 2)
+):
+    """Stride-1 3x3 :func:`conv2d_backward_input` by Winograd F(2x2, 3x3).
+
+    The adjoint of a stride-1 3x3 conv with padding ``(ph, pw)`` is the conv of ``dy`` with
+    the flipped, transposed kernel ``W[f, c, 2-i, 2-j]`` (as a ``(C, F, 3, 3)`` filter) and
+    padding ``(2 - ph, 2 - pw)``.
+    """
+    cdef int F = W.shape[0], C = W.shape[1]
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] U = np.empty((16, max(F * C, 1)), dtype=dtype)
+    if F * C > 0:
+        with nogil:
+            _winograd_filter(&W[0, 0, 0, 0], C, F, True, &U[0, 0])
+    _winograd_run(dy, U, NULL, C, 2 - ph, 2 - pw, out)
+
+
+# Weight gradient by F(3x3, 2x2): over one 4x4 input tile d (the same tiles as above) and
+# the 2x2 tile of dy it produced, dW (3x3) = Aw^T [(Gw dy Gw^T) . (B^T d B)] Aw with
+#   Gw = [[1, 0], [1/2, 1/2], [1/2, -1/2], [0, -1]],
+#   Aw^T = [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]],
+# and B^T as above. Summed over tiles, M[e] (F, C) = sum_T Udy[e] (F, T) @ V[e]^T (T, C).
+
+
+cdef void _winograd_dy(
+    const floating* dy,  # IN (N, F, Ho, Wo)
+    int F, int Ho, int Wo, int th, int tw, Py_ssize_t t0, int T,
+    floating* D,  # OUT (16, F, T): Gw g Gw^T of the 2x2 dy tiles t0 .. t0+T-1
+) noexcept nogil:
+    cdef int f, t, r, n, ty, tx, oh, ow
+    cdef Py_ssize_t FT = <Py_ssize_t>F * T, tpi = <Py_ssize_t>th * tw
+    cdef floating k[4]
+    cdef floating u[8]  # Gw g: (4, 2)
+    cdef const floating* src
+    cdef floating* Df
+    for f in range(F):  # channel outer, tiles inner
+        n = <int>(t0 // tpi)
+        ty = <int>((t0 % tpi) // tw)
+        tx = <int>(t0 % tw)
+        Df = D + <Py_ssize_t>f * T
+        for t in range(T):
+            oh = Ho - 2 * ty
+            ow = Wo - 2 * tx
+            src = dy + ((<Py_ssize_t>n * F + f) * Ho + 2 * ty) * Wo + 2 * tx
+            k[0] = src[0]
+            k[1] = src[1] if ow > 1 else 0
+            k[2] = src[Wo] if oh > 1 else 0
+            k[3] = src[Wo + 1] if oh > 1 and ow > 1 else 0
+            for r in range(2):  # columns of Gw g
+                u[0 * 2 + r] = k[0 * 2 + r]
+                u[1 * 2 + r] = (k[0 * 2 + r] + k[1 * 2 + r]) * <floating>0.5
+                u[2 * 2 + r] = (k[0 * 2 + r] - k[1 * 2 + r]) * <floating>0.5
+                u[3 * 2 + r] = -k[1 * 2 + r]
+            for r in range(4):  # rows of (Gw g) Gw^T
+                Df[(r * 4 + 0) * FT + t] = u[r * 2]
+                Df[(r * 4 + 1) * FT + t] = (u[r * 2] + u[r * 2 + 1]) * <floating>0.5
+                Df[(r * 4 + 2) * FT + t] = (u[r * 2] - u[r * 2 + 1]) * <floating>0.5
+                Df[(r * 4 + 3) * FT + t] = -u[r * 2 + 1]
+            tx = tx + 1  # next tile
+            if tx == tw:
+                tx = 0
+                ty = ty + 1
+                if ty == th:
+                    ty = 0
+                    n = n + 1
+
+
+def conv2d_backward_weight_winograd(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (F, C, 3, 3)
+):
+    """Stride-1 3x3 :func:`conv2d_backward_weight` by Winograd F(3x3, 2x2)."""
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
+    cdef int F = dy.shape[1], Ho = dy.shape[2], Wo = dy.shape[3]
+    cdef int th = (Ho + 1) // 2, tw = (Wo + 1) // 2
+    cdef Py_ssize_t n_tiles = <Py_ssize_t>N * th * tw
+    cdef int block = _winograd_block(C, F, sizeof(floating))
+    cdef Py_ssize_t n_blocks = (n_tiles + block - 1) // block
+    cdef int nt = _n_threads(n_blocks, 4.0 * n_tiles * C * F * 9)
+    cdef Py_ssize_t k, t0, FC = <Py_ssize_t>F * C
+    cdef Py_ssize_t vs = 16 * <Py_ssize_t>C * block, ds = 16 * <Py_ssize_t>F * block
+    cdef int e, T, tid, f, c, i, j, a
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] V = np.empty(nt * vs, dtype=dtype)
+    cdef floating[::1] D = np.empty(nt * ds, dtype=dtype)
+    cdef floating[:, ::1] Macc = np.zeros((nt, 16 * FC), dtype=dtype)
+    cdef Py_ssize_t rs = 8 * (2 * <Py_ssize_t>tw + 2)
+    cdef floating[::1] R = np.empty(nt * rs, dtype=dtype)
+    cdef floating* Vt
+    cdef floating* Dt
+    cdef floating m[16]
+    cdef floating v[12]  # Aw^T m: (3, 4)
+    cdef floating* dw
+    if FC == 0:
+        return
+    if n_tiles > 0:
+        with nogil, parallel(num_threads=nt):
+            tid = threadid()
+            for k in prange(n_blocks, schedule="static"):
+                t0 = k * block
+                T = <int>(n_tiles - t0 if n_tiles - t0 < block else block)
+                Vt = &V[0] + tid * vs
+                Dt = &D[0] + tid * ds
+                _winograd_input(&x[0, 0, 0, 0], C, H, Wd, ph, pw, th, tw, t0, T,
+                                &R[0] + tid * rs, Vt)
+                _winograd_dy(&dy[0, 0, 0, 0], F, Ho, Wo, th, tw, t0, T, Dt)
+                for e in range(16):
+                    # M[e] (F, C) += Udy[e] (F, T) @ V[e]^T (T, C)
+                    _gemm(False, True, F, C, T, <floating>1, Dt + e * <Py_ssize_t>F * T, T,
+                          Vt + e * <Py_ssize_t>C * T, T, <floating>1, &Macc[tid, e * FC], C)
+    with nogil:
+        for tid in range(1, nt):
+            for k in range(16 * FC):
+                Macc[0, k] += Macc[tid, k]
+        for f in range(F):
+            for c in range(C):
+                for e in range(16):
+                    m[e] = Macc[0, e * FC + f * C + c]
+                for a in range(4):  # v = Aw^T m (combine rows)
+                    v[0 * 4 + a] = m[0 * 4 + a] + m[1 * 4 + a] + m[2 * 4 + a]
+                    v[1 * 4 + a] = m[1 * 4 + a] - m[2 * 4 + a]
+                    v[2 * 4 + a] = m[1 * 4 + a] + m[2 * 4 + a] + m[3 * 4 + a]
+                dw = &out[f, c, 0, 0]
+                for i in range(3):  # (Aw^T m) Aw (combine columns)
+                    j = i * 4
+                    dw[i * 3 + 0] = v[j + 0] + v[j + 1] + v[j + 2]
+                    dw[i * 3 + 1] = v[j + 1] - v[j + 2]
+                    dw[i * 3 + 2] = v[j + 1] + v[j + 2] + v[j + 3]
