@@ -63,9 +63,7 @@ class Sequential:
     ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
         """Gradient w.r.t. the input and the parameter gradients of every layer (in order)."""
         if len(caches) != len(self.layers):
-            raise ValueError(
-                f"Sequential: got {len(caches)} caches for {len(self.layers)} layers"
-            )
+            raise ValueError(f"Sequential: got {len(caches)} caches for {len(self.layers)} layers")
         grads: list[dict[str, np.ndarray]] = [{} for _ in self.layers]
         for i in reversed(range(len(self.layers))):
             dy, grads[i] = self.layers[i].backward(dy, caches[i])
