@@ -12,17 +12,16 @@ Run from the repository root::
     python benchmarks/bench_conv.py --dtype float32
 
 On a 2-core machine OpenBLAS and OpenMP worker threads keep spinning after a call and
-steal each other's core; this script therefore sets ``OPENBLAS_THREAD_TIMEOUT=4`` and
-``GOMP_SPINCOUNT=10000`` before NumPy is imported (``--keep-env`` leaves the environment
+steal each other's core; this script therefore applies the settings of
+``benchmarks/_setup.py`` before NumPy is imported (``--keep-env`` leaves the process
 alone). See :mod:`refnet.kernels` for the same advice to users.
 """
 
 import os
-import sys
 
-if "--keep-env" not in sys.argv:
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+import _setup  # noqa: E402 - process settings, before NumPy
+
+SETTINGS = _setup.configure()
 
 import argparse  # noqa: E402
 import time  # noqa: E402
@@ -128,10 +127,8 @@ def main() -> None:
     with_numpy = not (args.quick or args.no_numpy)
 
     print(f"refnet kernels backend: {kernels.backend()}")
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    print(f"OPENBLAS_CORETYPE: {coretype if coretype else 'not set'}")
-    for var in ("OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT", "OMP_NUM_THREADS"):
-        print(f"{var}: {os.environ.get(var, 'not set')}")
+    print("\n".join(SETTINGS))
+    print(f"OMP_NUM_THREADS: {os.environ.get('OMP_NUM_THREADS', 'not set')}")
     print(f"cpu count: {os.cpu_count()}, best of {repeats}")
     if torch is not None:
         torch.set_num_threads(2)

@@ -22,17 +22,18 @@ Run from the repository root::
     python benchmarks/bench_explain.py            # all networks, all methods
     python benchmarks/bench_explain.py --quick    # fewer repeats, IG/SmoothGrad on digits only
 
-Like ``bench_conv.py``, this sets ``OPENBLAS_THREAD_TIMEOUT=4``, ``GOMP_SPINCOUNT=10000`` and
-``OMP_NUM_THREADS=2`` before NumPy is imported (``--keep-env`` leaves the environment alone).
+Like ``bench_conv.py``, this applies the settings of ``benchmarks/_setup.py`` and
+``OMP_NUM_THREADS=2`` before NumPy is imported (``--keep-env`` leaves the process alone).
 """
 
 import os
 import sys
 
+import _setup  # noqa: E402 - process settings, before NumPy
+
 if "--keep-env" not in sys.argv:
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+SETTINGS = _setup.configure()
 
 import argparse  # noqa: E402
 import time  # noqa: E402
@@ -201,8 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
 
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    print(f"OPENBLAS_CORETYPE: {'set to ' + coretype if coretype else 'not set'}")
+    print("\n".join(SETTINGS))
     print(
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, cores={os.cpu_count()}, "
         f"kernel backend: {refnet.kernels.backend()}"

@@ -18,16 +18,16 @@ Run from the repository root::
     python benchmarks/bench_patterns.py            # everything
     python benchmarks/bench_patterns.py --quick    # fewer repeats and shapes
 
-Like ``bench_conv.py`` this sets ``OPENBLAS_THREAD_TIMEOUT=4`` and ``GOMP_SPINCOUNT=10000``
-before NumPy is imported (``--keep-env`` leaves the environment alone).
+Like ``bench_conv.py`` this applies the settings of ``benchmarks/_setup.py`` before NumPy
+is imported (``--keep-env`` leaves the process alone).
 """
 
 import os
 import sys
 
-if "--keep-env" not in sys.argv:
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+import _setup  # noqa: E402 - process settings, before NumPy
+
+SETTINGS = _setup.configure()
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
@@ -175,9 +175,8 @@ def main() -> None:
     dtypes = {"float32": [np.float32], "float64": [np.float64]}.get(
         args.dtype, [np.float32, np.float64]
     )
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
     print(f"refnet backend: {kernels.backend()}; cores: {os.cpu_count()}")
-    print(f"OPENBLAS_CORETYPE: {coretype if coretype else 'not set'}")
+    print("\n".join(SETTINGS))
     rates = {np.dtype(d).name: gemm_rate(d, repeats) for d in (np.float32, np.float64)}
     for name, r in rates.items():
         print(f"GEMM rate {name}: {r:.1f} GFLOP/s")
