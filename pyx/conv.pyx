@@ -20,6 +20,8 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from cython cimport floating
 
+from geometry cimport clip_range
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -93,23 +95,6 @@ cdef inline void _gemm(
 # --------------------------------------------------------------------------- im2col
 
 
-cdef inline void _clip_range(
-    int n_out, int s, int offset, int size, int* lo, int* hi,
-) noexcept nogil:
-    """Output indices ``o`` in ``[lo, hi)`` have ``0 <= o*s + offset < size``."""
-    cdef int a = 0, b = n_out
-    if offset < 0:
-        a = (-offset + s - 1) // s
-    if size - offset <= 0:
-        b = 0
-    elif (size - offset - 1) // s + 1 < b:
-        b = (size - offset - 1) // s + 1
-    if a > b:
-        a = b
-    lo[0] = a
-    hi[0] = b
-
-
 cdef void _im2col_one(
     const floating* x,  # IN (C, H, W)
     int C, int H, int W, int kh, int kw, int s, int ph, int pw, int Ho, int Wo,
@@ -121,9 +106,9 @@ cdef void _im2col_one(
     cdef floating* row
     for c in range(C):
         for i in range(kh):
-            _clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
+            clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
             for j in range(kw):
-                _clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
+                clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
                 row = cols + ((<Py_ssize_t>c * kh + i) * kw + j) * ld
                 if oh_lo > 0:
                     memset(row, 0, oh_lo * Wo * sizeof(floating))
@@ -157,9 +142,9 @@ cdef void _col2im_one(
     memset(x, 0, <Py_ssize_t>C * H * W * sizeof(floating))
     for c in range(C):
         for i in range(kh):
-            _clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
+            clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
             for j in range(kw):
-                _clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
+                clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
                 row = cols + ((<Py_ssize_t>c * kh + i) * kw + j) * P
                 w0 = j - pw
                 for oh in range(oh_lo, oh_hi):

@@ -30,6 +30,8 @@ from scipy.linalg.cython_blas cimport dgemm, dsyrk, sgemm, ssyrk
 
 from cython cimport floating
 
+from geometry cimport clip_range
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -253,23 +255,6 @@ cdef _reduce(
 # --------------------------------------------------------------------------- conv
 
 
-cdef inline void _clip_range(
-    int n_out, int s, int offset, int size, int* lo, int* hi,
-) noexcept nogil:
-    """Output indices ``o`` in ``[lo, hi)`` have ``0 <= o*s + offset < size``."""
-    cdef int a = 0, e = n_out
-    if offset < 0:
-        a = (-offset + s - 1) // s
-    if size - offset <= 0:
-        e = 0
-    elif (size - offset - 1) // s + 1 < e:
-        e = (size - offset - 1) // s + 1
-    if a > e:
-        a = e
-    lo[0] = a
-    hi[0] = e
-
-
 cdef void _patches_shifted(
     const floating* x,  # IN (C, H, W): one sample
     const double* x0,  # IN (C*kh*kw,)
@@ -285,9 +270,9 @@ cdef void _patches_shifted(
     cdef floating pad
     for c in range(C):
         for i in range(kh):
-            _clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
+            clip_range(Ho, s, i - ph, H, &oh_lo, &oh_hi)
             for j in range(kw):
-                _clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
+                clip_range(Wo, s, j - pw, W, &ow_lo, &ow_hi)
                 d = (c * kh + i) * kw + j
                 shift = x0[d]
                 pad = <floating>(-shift)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .reference.im2col import output_size
+from . import _check_geometry
 
 FLOATS = (np.float32, np.float64)
 
@@ -159,15 +159,7 @@ def pattern_stats_conv(
     _check(name, "b", b, 1)
     N, C, H, W = x.shape
     K = Z.shape[1]
-    for label, v in (("kh", kh), ("kw", kw), ("stride", s)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: {label} must be a positive integer, got {v!r}")
-    for label, v in (("ph", ph), ("pw", pw)):
-        if not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{name}: padding {label} must be a non-negative integer, got {v!r}")
-    Ho, Wo = output_size(H, kh, s, ph), output_size(W, kw, s, pw)
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(f"{name}: kernel ({kh}, {kw}) does not fit input {x.shape}")
+    Ho, Wo = _check_geometry(name, H, W, kh, kw, s, ph, pw)
     if Z.shape != (N, K, Ho, Wo) or b.shape != (K,) or len({x.dtype, Z.dtype, b.dtype}) != 1:
         raise ValueError(
             f"{name}: x {x.shape} {x.dtype}, Z {Z.shape} {Z.dtype} and b {b.shape} {b.dtype} "
