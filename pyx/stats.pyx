@@ -21,6 +21,9 @@ input uses float32 GEMMs per chunk whose results are added to per-thread float64
 float64 input accumulates in float64 directly. The per-thread sums are added at the end in
 thread order. BLAS must run single-threaded during these calls (the wrapper in
 :mod:`refnet.kernels.stats` arranges that with threadpoolctl).
+
+The mask ``M`` is read from a two-entry table rather than branched on: ``z > 0`` is
+unpredictable, and a branch per entry cost four times the rest of the loop.
 """
 
 import numpy as np
@@ -48,6 +51,10 @@ cdef extern from *:
 CHUNK_BYTES = 1 << 21
 cdef Py_ssize_t MIN_ROWS = 256
 cdef Py_ssize_t MAX_ROWS = 8192
+#: ``M`` for ``z > 0`` false / true, read by index so the compiler emits no branch.
+cdef double MASK_VALUE[2]
+MASK_VALUE[0] = 0.0
+MASK_VALUE[1] = 1.0
 
 
 def max_threads():
@@ -153,7 +160,7 @@ cdef inline void _rhs_entry(
 
     ``col_stride`` is the distance between columns of ``R`` (1 for row-major ``(n, nc)``).
     """
-    cdef double m = 1.0 if zv > 0 else 0.0
+    cdef double m = MASK_VALUE[zv > 0]
     cdef int u = 2 * K if masked else 0
     if masked:
         R[k * col_stride] = <floating>m
@@ -163,6 +170,36 @@ cdef inline void _rhs_entry(
     ys[k] += m
     ys[K + k] += m * yv
     ys[2 * K + k] += yv
+
+
+cdef void _rhs_plane(
+    const floating* zk,  # IN (P,): one neuron's pre-activations over P rows
+    Py_ssize_t P, double bk, double y0k, bint masked, bint unmasked,
+    floating* Rm, floating* Rmy, floating* Ry,  # OUT (P,) each: M, M Y', Y' (if wanted)
+    double* ys, int k, int K,  # IN/OUT (3, K): row sums
+) noexcept nogil:
+    """Columns ``M``, ``M Y'`` and ``Y'`` of one neuron ``k`` over ``P`` contiguous rows.
+
+    The sums are kept in local float64 variables and added to ``ys`` once.
+    """
+    cdef Py_ssize_t p
+    cdef double m, yv, sm = 0, smy = 0, sy = 0
+    cdef floating zv
+    for p in range(P):
+        zv = zk[p]
+        yv = <double>zv - bk - y0k
+        m = MASK_VALUE[zv > 0]  # a load, not a branch: the mask is unpredictable
+        if masked:
+            Rm[p] = <floating>m
+            Rmy[p] = <floating>(m * yv)
+        if unmasked:
+            Ry[p] = <floating>yv
+        sm += m
+        smy += m * yv
+        sy += yv
+    ys[k] += sm
+    ys[K + k] += smy
+    ys[2 * K + k] += sy
 
 
 # --------------------------------------------------------------------------- dense
@@ -350,9 +387,9 @@ def pattern_stats_conv(
                             rb[u * ld + g * P + p] = 1
                     for k in range(K):
                         zk = &Z[0, 0, 0, 0] + (n0 + g) * zs + k * P
-                        for p in range(P):
-                            _rhs_entry(zk[p], <double>zk[p] - b[k] - y0[k], masked, unmasked,
-                                       rb + g * P + p, ld, <int>k, K, &y_part[tid, 0])
+                        _rhs_plane(zk, P, <double>b[k], y0[k], masked, unmasked,
+                                   rb + k * ld + g * P, rb + (K + k) * ld + g * P,
+                                   rb + (u + 1 + k) * ld + g * P, &y_part[tid, 0], <int>k, K)
                 _chunk_products(False, <int>D, nc, <int>ld, xb, rb, want_xx, &gbuf[tid, 0],
                                 &gxx[tid, 0], &s_part[tid, 0], &xx_part[tid, 0])
     _reduce(s_part, y_part, xx_part, nt, D, nc, K, want_xx, S, ysum, XX)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..layers import Layer
 
 
@@ -115,7 +116,7 @@ class ReLUGradient(Rule):
     name = "relu-gradient"
 
     def backward(self, R: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
-        return np.multiply(R, step.cache.active, out=R)  # R is the previous rule's fresh output
+        return kernels.relu_backward(R, step.cache.active, out=R)  # R: the previous rule's output
 
 
 class ReLUDeconvNet(Rule):
@@ -144,4 +145,4 @@ class ReLUGuided(Rule):
 
     def backward(self, R: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
         np.maximum(R, 0, out=R)
-        return np.multiply(R, step.cache.active, out=R)
+        return kernels.relu_backward(R, step.cache.active, out=R)

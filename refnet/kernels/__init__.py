@@ -52,6 +52,8 @@ __all__ = [
     "maxpool2d_backward",
     "maxpool2d_forward",
     "output_size",
+    "relu_backward",
+    "relu_forward",
 ]
 
 FLOATS = (np.float32, np.float64)
@@ -59,7 +61,7 @@ FLOATS = (np.float32, np.float64)
 
 #: The extension modules built from ``pyx/`` (``pyx/<stem>.pyx`` -> ``refnet.kernels._<stem>``).
 #: All of them must import for the ``"cython"`` backend; otherwise the NumPy twins run.
-COMPILED_MODULES = ("_conv", "_pool", "_stats")
+COMPILED_MODULES = ("_activation", "_conv", "_pool", "_stats")
 
 
 def _load_compiled() -> ModuleType | None:
@@ -371,4 +373,46 @@ def maxpool2d_backward(
         raise ValueError(f"{name}: argmax holds positions outside an (H, W) = {(H, W)} channel")
     out = np.empty((N, C, H, W), dtype=dy.dtype)
     _impl.maxpool2d_backward(_c(dy), _c(argmax), out)
+    return out
+
+
+# --------------------------------------------------------------------------- ReLU
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``max(x, 0)`` and the boolean mask ``[x > 0]``, both of ``x``'s shape, in one pass."""
+    _check_float("relu_forward", "x", x)
+    x = _c(x)
+    out = np.empty_like(x)
+    active = np.empty(x.shape, dtype=bool)
+    _impl.relu_forward(x.reshape(-1), out.reshape(-1), active.reshape(-1).view(np.uint8))
+    return out, active
+
+
+def relu_backward(dy: np.ndarray, active: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``dy * active`` for the boolean mask ``active`` of ``dy``'s shape.
+
+    ``out`` (optional) is an array of ``dy``'s shape and dtype to write into; it may be
+    ``dy`` itself.
+    """
+    name = "relu_backward"
+    _check_float(name, "dy", dy)
+    if not isinstance(active, np.ndarray) or active.dtype != bool or active.shape != dy.shape:
+        raise ValueError(
+            f"{name}: active must be a boolean array of dy's shape {dy.shape}, got "
+            f"{getattr(active, 'dtype', type(active).__name__)} {getattr(active, 'shape', '')}"
+        )
+    if out is not None and (
+        not isinstance(out, np.ndarray) or out.shape != dy.shape or out.dtype != dy.dtype
+    ):
+        raise ValueError(
+            f"{name}: out must be an array of dy's shape {dy.shape} and dtype {dy.dtype}, "
+            f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
+        )
+    target = out if out is not None and out.flags.c_contiguous else np.empty_like(dy, order="C")
+    mask = _c(active).reshape(-1).view(np.uint8)
+    _impl.relu_backward(_c(dy).reshape(-1), mask, target.reshape(-1))
+    if out is None or out is target:
+        return target
+    out[...] = target  # a non-contiguous out: computed aside, then copied in
     return out

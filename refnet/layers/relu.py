@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import kernels
 from .base import Layer, check_input, check_upstream
 
 
@@ -26,13 +27,13 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray, check_finite: bool = True) -> tuple[np.ndarray, ReLUCache]:
         check_input("ReLU", x, None, check_finite)
-        active = x > 0
-        return np.maximum(x, 0), ReLUCache(active)  # one pass each; np.where is 10x slower
+        y, active = kernels.relu_forward(x)  # one pass writes both
+        return y, ReLUCache(active)
 
     def backward(self, dy: np.ndarray, cache: ReLUCache) -> tuple[np.ndarray, dict]:
         """``dx = dy * [z > 0]``."""
         check_upstream("ReLU", dy, cache.active.shape)
-        return dy * cache.active, {}
+        return kernels.relu_backward(dy, cache.active), {}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(input_shape)

@@ -6,6 +6,7 @@ validated, C-contiguous arrays of one floating dtype and fills a preallocated ``
 validation, casting and allocation live in :mod:`refnet.kernels`.
 """
 
+from .activation import relu_backward, relu_forward
 from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from .im2col import col2im, im2col
 from .pool import maxpool2d_backward, maxpool2d_forward
@@ -29,4 +30,6 @@ __all__ = [
     "maxpool2d_forward",
     "pattern_stats_conv",
     "pattern_stats_dense",
+    "relu_backward",
+    "relu_forward",
 ]
