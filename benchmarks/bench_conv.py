@@ -24,10 +24,10 @@ import _setup  # noqa: E402 - process settings, before NumPy
 SETTINGS = _setup.configure()
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 from functools import partial  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _timing import CONV_SHAPES, gemm_rate, interleaved_times  # noqa: E402
 
 from refnet import kernels  # noqa: E402
 from refnet.kernels import reference  # noqa: E402
@@ -38,48 +38,7 @@ try:
 except ImportError:  # torch is optional
     torch = None
 
-SHAPES = [  # (N, C, H, W, F), 3x3 kernels, stride 1, padding 1
-    (64, 3, 32, 32, 32),
-    (64, 32, 32, 32, 64),
-    (64, 64, 16, 16, 128),
-    (256, 1, 8, 8, 16),
-    (16, 64, 56, 56, 64),
-]
 OPS = ("forward", "input-grad", "weight-grad")
-
-
-def best_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
-    """Best-of-``repeats`` seconds per call of each function in ``fns``.
-
-    The functions are timed in interleaved rounds (one sample of each per round), so a
-    burst of load from elsewhere on the machine hits all of them alike. Each sample loops
-    until about ``min_time`` has elapsed.
-    """
-    loops = {}
-    for name, fn in fns.items():
-        fn()  # warm up (allocations, thread pools, caches)
-        t0 = time.perf_counter()
-        fn()
-        once = time.perf_counter() - t0
-        loops[name] = max(1, int(min_time / max(once, 1e-7))) if once < min_time else 1
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / loops[name])
-    return best
-
-
-def gemm_rate(dtype, repeats: int) -> float:
-    """GFLOP/s of a large NumPy matmul (the machine's BLAS GEMM rate)."""
-    n = 2048
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    t = best_times({"gemm": partial(np.matmul, a, b)}, repeats)["gemm"]
-    return 2 * n**3 / t / 1e9
 
 
 def numpy_twin(op, x, W, b, dy, s, p):
@@ -145,7 +104,7 @@ def main() -> None:
         head = f"{'shape (N,C,HxW,F)':<22}{'op':<12}{'cython':>9}{'numpy':>9}{'torch':>9}"
         print(head + f"{'cy/torch':>10}{'cy/' + gemm:>10}")
         rng = np.random.default_rng(0)
-        for N, C, H, Wd, F in SHAPES:
+        for N, C, H, Wd, F in CONV_SHAPES:
             x = rng.standard_normal((N, C, H, Wd)).astype(dtype)
             W = rng.standard_normal((F, C, 3, 3)).astype(dtype)
             b = rng.standard_normal(F).astype(dtype)
@@ -161,7 +120,7 @@ def main() -> None:
                     fns["numpy"] = partial(numpy_twin, op, x, W, b, dy, s, p)
                 if torch is not None:
                     fns["torch"] = partial(torch_call, op, tx, tW, tb, tdy, s, p)
-                gflops = {k: flops / t / 1e9 for k, t in best_times(fns, repeats).items()}
+                gflops = {k: flops / t / 1e9 for k, t in interleaved_times(fns, repeats).items()}
                 g_cy = gflops["cython"]
                 g_np = gflops.get("numpy", float("nan"))
                 g_t = gflops.get("torch", float("nan"))

@@ -36,9 +36,9 @@ if "--keep-env" not in sys.argv:
 SETTINGS = _setup.configure()
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _timing import interleaved_times  # noqa: E402
 
 import refnet  # noqa: E402
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential  # noqa: E402
@@ -140,28 +140,6 @@ def torch_gradient(net: Sequential, x: np.ndarray):
     return run
 
 
-def interleaved_times(fns: dict, repeats: int, min_time: float = 0.2) -> dict[str, float]:
-    """Best seconds per call of every function, measured round-robin.
-
-    Each round times every function once (looping until ``min_time``), so a slow spell of
-    the machine hits all methods alike; the best round per function is kept.
-    """
-    loops = {}
-    for name, fn in fns.items():
-        fn()  # warm up
-        t0 = time.perf_counter()
-        fn()
-        loops[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / loops[name])
-    return best
-
-
 def bench_network(name, net, shape, methods, repeats, options):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -174,7 +152,7 @@ def bench_network(name, net, shape, methods, repeats, options):
     torch_fn = torch_gradient(net, x)
     if torch_fn is not None:
         fns[TORCH] = torch_fn
-    times = interleaved_times(fns, repeats)
+    times = interleaved_times(fns, repeats, min_time=0.2)
     t_grad = times["gradient"]
     t_torch = times.pop(TORCH, None)
     rows = list(times.items())

@@ -32,38 +32,13 @@ SETTINGS = _setup.configure()
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _timing import CONV_SHAPES, best_time, gemm_rate  # noqa: E402
 
 import refnet  # noqa: E402
 from refnet import kernels  # noqa: E402
 from refnet.kernels.stats import n_columns, pattern_stats_conv, pattern_stats_dense  # noqa: E402
-
-CONV_SHAPES = [  # (N, C, H, W, F), 3x3 kernels, stride 1, padding 1
-    (64, 3, 32, 32, 32),
-    (64, 32, 32, 32, 64),
-    (64, 64, 16, 16, 128),
-    (256, 1, 8, 8, 16),
-    (16, 64, 56, 56, 64),
-]
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def gemm_rate(dtype, repeats: int) -> float:
-    n = 2048
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
-    return 2 * n**3 / best_time(lambda: a @ b, repeats) / 1e9
 
 
 def bench_kernel(rates: dict, dtypes, repeats: int, quick: bool) -> None:

@@ -17,14 +17,10 @@ from cython.parallel cimport prange
 
 from cython cimport floating
 
+from threads cimport n_threads
+
 cdef extern from *:
     """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int refnet_activation_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int refnet_activation_max_threads(void) { return 1; }
-    #endif
     /* One plain loop over restrict pointers, which the compiler vectorises: the select
        0 > v ? 0 : v becomes a compare and a mask (max(v, 0), NaN stays NaN), not a branch
        that random signs would mispredict half the time. */
@@ -40,7 +36,6 @@ cdef extern from *:
     REFNET_RELU_FORWARD(float, refnet_relu_forward_f)
     REFNET_RELU_FORWARD(double, refnet_relu_forward_d)
     """
-    int refnet_activation_max_threads() noexcept nogil
     void refnet_relu_forward_f(
         const float* x, float* y, unsigned char* a, Py_ssize_t n) noexcept nogil
     void refnet_relu_forward_d(
@@ -60,11 +55,8 @@ cdef inline void _relu_forward_chunk(
 
 
 cdef inline int _n_threads(Py_ssize_t n) noexcept nogil:
-    cdef int nt = refnet_activation_max_threads()
-    cdef Py_ssize_t useful = n // MIN_PER_THREAD
-    if useful < nt:
-        nt = <int>useful
-    return nt if nt > 0 else 1
+    """One thread per ``MIN_PER_THREAD`` elements, at most the OpenMP maximum."""
+    return n_threads(n // MIN_PER_THREAD)
 
 
 def relu_forward(

@@ -21,17 +21,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 from cython cimport floating
 
 from geometry cimport clip_range
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int refnet_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int refnet_max_threads(void) { return 1; }
-    #endif
-    """
-    int refnet_max_threads() noexcept nogil
+from threads cimport n_threads, refnet_max_threads
 
 
 # Output tiles handled per Winograd work item (one block = one set of 16 GEMMs).
@@ -52,12 +42,9 @@ cdef double WORK_PER_THREAD = 4e6
 
 cdef inline int _n_threads(Py_ssize_t n_items, double work=-1) noexcept nogil:
     """Threads for ``n_items`` independent items totalling ``work`` multiply-adds."""
-    cdef int nt = refnet_max_threads()
-    if n_items < nt:
-        nt = <int>n_items
-    if work >= 0 and work < nt * WORK_PER_THREAD:
-        nt = <int>(work / WORK_PER_THREAD)
-    return nt if nt > 0 else 1
+    if work >= 0 and work < n_items * WORK_PER_THREAD:
+        n_items = <Py_ssize_t>(work / WORK_PER_THREAD)
+    return n_threads(n_items)
 
 
 # --------------------------------------------------------------------------- BLAS

@@ -22,16 +22,7 @@ from libc.string cimport memset
 
 from cython cimport floating
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int refnet_pool_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int refnet_pool_max_threads(void) { return 1; }
-    #endif
-    """
-    int refnet_pool_max_threads() noexcept nogil
+from threads cimport n_threads
 
 cdef extern from *:
     """
@@ -52,13 +43,6 @@ cdef inline floating later_if_greater(floating earlier, floating later) noexcept
         return _later_if_greater_f(earlier, later)
     else:
         return _later_if_greater_d(earlier, later)
-
-
-cdef inline int _n_threads(Py_ssize_t n_items) noexcept nogil:
-    cdef int nt = refnet_pool_max_threads()
-    if n_items < nt:
-        nt = <int>n_items
-    return nt if nt > 0 else 1
 
 
 cdef void _maxpool_channel(
@@ -139,11 +123,11 @@ def maxpool2d_forward(
     if NC == 0 or ys == 0:
         return
     if size == 2 and s == 2:
-        for k in prange(NC, nogil=True, schedule="static", num_threads=_n_threads(NC)):
+        for k in prange(NC, nogil=True, schedule="static", num_threads=n_threads(NC)):
             _maxpool2_channel(&x[0, 0, 0, 0] + k * xs, W, Ho, Wo,
                               &out[0, 0, 0, 0] + k * ys, &argmax[0, 0, 0, 0] + k * ys)
         return
-    for k in prange(NC, nogil=True, schedule="static", num_threads=_n_threads(NC)):
+    for k in prange(NC, nogil=True, schedule="static", num_threads=n_threads(NC)):
         _maxpool_channel(&x[0, 0, 0, 0] + k * xs, H, W, size, s, Ho, Wo,
                          &out[0, 0, 0, 0] + k * ys, &argmax[0, 0, 0, 0] + k * ys)
 
@@ -162,7 +146,7 @@ def maxpool2d_backward(
     cdef const long long* ac
     if NC == 0 or xs == 0:
         return
-    for k in prange(NC, nogil=True, schedule="static", num_threads=_n_threads(NC)):
+    for k in prange(NC, nogil=True, schedule="static", num_threads=n_threads(NC)):
         xc = &out[0, 0, 0, 0] + k * xs
         dc = &dy[0, 0, 0, 0] + k * ys
         ac = &argmax[0, 0, 0, 0] + k * ys

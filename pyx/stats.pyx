@@ -34,17 +34,7 @@ from scipy.linalg.cython_blas cimport dgemm, dsyrk, sgemm, ssyrk
 from cython cimport floating
 
 from geometry cimport clip_range
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int refnet_stats_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int refnet_stats_max_threads(void) { return 1; }
-    #endif
-    """
-    int refnet_stats_max_threads() noexcept nogil
+from threads cimport n_threads, refnet_max_threads
 
 
 #: Bytes of shifted input rows per chunk (per thread); a chunk also holds >= 1 sample.
@@ -59,14 +49,7 @@ MASK_VALUE[1] = 1.0
 
 def max_threads():
     """Number of OpenMP threads the kernel uses at most (1 without OpenMP)."""
-    return refnet_stats_max_threads()
-
-
-cdef inline int _n_threads(Py_ssize_t n_items) noexcept nogil:
-    cdef int nt = refnet_stats_max_threads()
-    if n_items < nt:
-        nt = <int>n_items
-    return nt if nt > 0 else 1
+    return refnet_max_threads()
 
 
 cdef Py_ssize_t _chunk_rows(Py_ssize_t D, Py_ssize_t itemsize):
@@ -221,7 +204,7 @@ def pattern_stats_dense(
     cdef int nc = S.shape[1]
     cdef bint want_xx = XX is not None
     cdef Py_ssize_t rows = _chunk_rows(D, sizeof(floating))
-    cdef int nt = _n_threads((n + rows - 1) // rows if n > 0 else 1)
+    cdef int nt = n_threads((n + rows - 1) // rows if n > 0 else 1)
     if n > 0 and (n + nt - 1) // nt < rows:  # spread small batches over the threads
         rows = (n + nt - 1) // nt
     cdef Py_ssize_t n_chunks = (n + rows - 1) // rows
@@ -349,7 +332,7 @@ def pattern_stats_conv(
     cdef int nc = S.shape[1]
     cdef bint want_xx = XX is not None
     cdef Py_ssize_t per = max(1, _chunk_rows(D, sizeof(floating)) // max(P, 1))
-    cdef int nt = _n_threads((N + per - 1) // per if N > 0 else 1)
+    cdef int nt = n_threads((N + per - 1) // per if N > 0 else 1)
     if N > 0 and (N + nt - 1) // nt < per:  # spread small batches over the threads
         per = (N + nt - 1) // nt
     cdef Py_ssize_t n_chunks = (N + per - 1) // per if N > 0 else 0
