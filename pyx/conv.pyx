@@ -420,6 +420,27 @@ cdef inline void _padded_row(
         row[j] = 0
 
 
+cdef inline void _tile_at(
+    Py_ssize_t t, int th, int tw, int* n, int* ty, int* tx,
+) noexcept nogil:
+    """Sample ``n`` and tile ``(ty, tx)`` of flat tile index ``t`` (tiles in C order)."""
+    cdef Py_ssize_t tpi = <Py_ssize_t>th * tw  # tiles per image
+    n[0] = <int>(t // tpi)
+    ty[0] = <int>((t % tpi) // tw)
+    tx[0] = <int>(t % tw)
+
+
+cdef inline void _next_tiles(int L, int th, int tw, int* n, int* ty, int* tx) noexcept nogil:
+    """Move the tile cursor ``(n, ty, tx)`` on by ``L <= tw - tx`` tiles along its row."""
+    tx[0] = tx[0] + L
+    if tx[0] == tw:
+        tx[0] = 0
+        ty[0] = ty[0] + 1
+        if ty[0] == th:
+            ty[0] = 0
+            n[0] = n[0] + 1
+
+
 cdef void _winograd_input(
     const floating* x,  # IN (N, C, H, W)
     int C, int H, int W, int ph, int pw, int th, int tw,
@@ -434,7 +455,7 @@ cdef void _winograd_input(
     """
     cdef int c, t, r, i, j, L, n, ty, tx, h0, j0, j1
     cdef int Wp = 2 * tw + 2
-    cdef Py_ssize_t CT = <Py_ssize_t>C * T, tpi = <Py_ssize_t>th * tw
+    cdef Py_ssize_t CT = <Py_ssize_t>C * T
     cdef floating* d0 = rows
     cdef floating* d1 = rows + Wp
     cdef floating* d2 = rows + 2 * Wp
@@ -446,9 +467,7 @@ cdef void _winograd_input(
     cdef floating* v3
     cdef const floating* xc
     for c in range(C):
-        n = <int>(t0 // tpi)
-        ty = <int>((t0 % tpi) // tw)
-        tx = <int>(t0 % tw)
+        _tile_at(t0, th, tw, &n, &ty, &tx)
         t = 0
         while t < T:
             L = tw - tx if tw - tx < T - t else T - t  # tiles tx .. tx+L-1 of row ty
@@ -478,13 +497,7 @@ cdef void _winograd_input(
                     v2[i] = u[2 * i + 2] - u[2 * i + 1]
                     v3[i] = u[2 * i + 1] - u[2 * i + 3]
             t = t + L
-            tx = tx + L
-            if tx == tw:
-                tx = 0
-                ty = ty + 1
-                if ty == th:
-                    ty = 0
-                    n = n + 1
+            _next_tiles(L, th, tw, &n, &ty, &tx)
 
 
 cdef void _winograd_output(
@@ -496,7 +509,7 @@ cdef void _winograd_output(
 ) noexcept nogil:
     """``Y = A^T M A`` for each tile, one output channel and one tile row at a time."""
     cdef int f, t, i, L, n, ty, tx, ow, w_end
-    cdef Py_ssize_t FT = <Py_ssize_t>F * T, tpi = <Py_ssize_t>th * tw
+    cdef Py_ssize_t FT = <Py_ssize_t>F * T
     cdef int Wp = 2 * tw + 2
     cdef floating bias, s0, s1, s2, s3, r0, r1, r2, r3
     cdef const floating* m
@@ -505,9 +518,7 @@ cdef void _winograd_output(
     cdef floating* yf
     for f in range(F):
         bias = b[f] if b != NULL else 0
-        n = <int>(t0 // tpi)
-        ty = <int>((t0 % tpi) // tw)
-        tx = <int>(t0 % tw)
+        _tile_at(t0, th, tw, &n, &ty, &tx)
         t = 0
         while t < T:
             L = tw - tx if tw - tx < T - t else T - t
@@ -533,13 +544,7 @@ cdef void _winograd_output(
             if 2 * ty + 1 < Ho:
                 memcpy(yf + Wo + ow, y1, (w_end - ow) * sizeof(floating))
             t = t + L
-            tx = tx + L
-            if tx == tw:
-                tx = 0
-                ty = ty + 1
-                if ty == th:
-                    ty = 0
-                    n = n + 1
+            _next_tiles(L, th, tw, &n, &ty, &tx)
 
 
 cdef void _winograd_conv(
@@ -659,15 +664,13 @@ cdef void _winograd_dy(
     floating* D,  # OUT (16, F, T): Gw g Gw^T of the 2x2 dy tiles t0 .. t0+T-1
 ) noexcept nogil:
     cdef int f, t, r, n, ty, tx, oh, ow
-    cdef Py_ssize_t FT = <Py_ssize_t>F * T, tpi = <Py_ssize_t>th * tw
+    cdef Py_ssize_t FT = <Py_ssize_t>F * T
     cdef floating k[4]
     cdef floating u[8]  # Gw g: (4, 2)
     cdef const floating* src
     cdef floating* Df
     for f in range(F):  # channel outer, tiles inner
-        n = <int>(t0 // tpi)
-        ty = <int>((t0 % tpi) // tw)
-        tx = <int>(t0 % tw)
+        _tile_at(t0, th, tw, &n, &ty, &tx)
         Df = D + <Py_ssize_t>f * T
         for t in range(T):
             oh = Ho - 2 * ty
@@ -687,13 +690,7 @@ cdef void _winograd_dy(
                 Df[(r * 4 + 1) * FT + t] = (u[r * 2] + u[r * 2 + 1]) * <floating>0.5
                 Df[(r * 4 + 2) * FT + t] = (u[r * 2] - u[r * 2 + 1]) * <floating>0.5
                 Df[(r * 4 + 3) * FT + t] = -u[r * 2 + 1]
-            tx = tx + 1  # next tile
-            if tx == tw:
-                tx = 0
-                ty = ty + 1
-                if ty == th:
-                    ty = 0
-                    n = n + 1
+            _next_tiles(1, th, tw, &n, &ty, &tx)
 
 
 def conv2d_backward_weight_winograd(
