@@ -351,6 +351,338 @@ def conv2d_backward_weight(
                 dw[i] += part[t, i]
 
 
+# --------------------------------------------------------------------------- direct conv
+#
+# For tiny patches (K = C kh kw of a few taps, e.g. one input channel) the im2col GEMMs are
+# too thin for BLAS. The direct kernels work on a zero-padded copy xp (C, Hp, Wp) of one
+# sample: at stride 1, y[f, oh, ow] = b[f] + sum_{c,i,j} W[f,c,i,j] xp[c, oh+i, ow+j], so a
+# vector of outputs along a row is a sum of K shifted (contiguous, unaligned) vector loads
+# of xp, each scaled by one weight; the forward keeps 4 channels x 2 vectors in registers
+# over all K taps. The weight gradient is the same sum read the other way (one inner
+# product per tap). The C below (GCC vector extensions) is compiled twice, for AVX2+FMA
+# (__attribute__((target))) and for the baseline target, and refnet_use_avx2() picks one
+# at run time with __builtin_cpu_supports; elsewhere (no x86-64 GCC) only the baseline.
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #define REFNET_HAVE_AVX2 1
+    #define REFNET_AVX2 __attribute__((target("avx2,fma")))
+    #else
+    #define REFNET_HAVE_AVX2 0
+    #define REFNET_AVX2
+    #endif
+    /* 32-byte vectors for the AVX2+FMA build, 16-byte (SSE2 on x86-64) for the baseline. */
+    typedef float refnet_vf8 __attribute__((vector_size(32)));
+    typedef double refnet_vd4 __attribute__((vector_size(32)));
+    typedef float refnet_vf4 __attribute__((vector_size(16)));
+    typedef double refnet_vd2 __attribute__((vector_size(16)));
+    /* Store the vectors of channel b at outputs (oa, wa) and (ob, wb) if b < nf. */
+    #define REFNET_STORE(b, s, t)                                                      \
+        if (b < nf) {                                                                  \
+            __builtin_memcpy(y + (long)b * Ho * Wo + oa * Wo + wa, &s, sizeof(s));     \
+            __builtin_memcpy(y + (long)b * Ho * Wo + ob * Wo + wb, &t, sizeof(t));     \
+        }
+    /* acc[b, q] = bias[b] + sum_k w[k, b] xp[off[k] + q] for 4 output channels b and
+       q < Lr (a multiple of two vectors; vectors are loaded unaligned), then
+       y[b, oh, ow] = acc[b, oh Wp + ow] for the first nf channels. */
+    #define REFNET_DIRECT_PLANE(T, V, ATTR, NAME)                                      \
+    ATTR static void NAME(                                                             \
+        const T* restrict xp, const int* restrict off, int K, const T* restrict w,     \
+        const T* restrict bias, int Lr, T* restrict acc,                               \
+        int nf, int Ho, int Wo, int Wp, T* restrict y)                                 \
+    {                                                                                  \
+        const int n = (int)(sizeof(V) / sizeof(T));                                    \
+        int k, q, f, oh, ow;                                                           \
+        int c, cpr = (Wo + n - 1) / n, nc = Ho * cpr;                                  \
+        if (Wo >= n) { /* vectors of n outputs, two at a time, stored straight to y */ \
+            for (c = 0; c < nc; c += 2) {                                              \
+                int c1 = c + 1 < nc ? c + 1 : c;                                       \
+                int oa = c / cpr, wa = (c % cpr) * n, ob = c1 / cpr, wb = (c1 % cpr) * n; \
+                V s0, s1, s2, s3, t0, t1, t2, t3, u, v;                                \
+                if (wa > Wo - n) wa = Wo - n;  /* last vector of a row overlaps */     \
+                if (wb > Wo - n) wb = Wo - n;                                          \
+                s0 = t0 = (V){0} + bias[0]; s1 = t1 = (V){0} + bias[1];                \
+                s2 = t2 = (V){0} + bias[2]; s3 = t3 = (V){0} + bias[3];                \
+                for (k = 0; k < K; k++) {                                              \
+                    __builtin_memcpy(&u, xp + off[k] + oa * Wp + wa, sizeof(V));       \
+                    __builtin_memcpy(&v, xp + off[k] + ob * Wp + wb, sizeof(V));       \
+                    s0 += w[4 * k + 0] * u; t0 += w[4 * k + 0] * v;                    \
+                    s1 += w[4 * k + 1] * u; t1 += w[4 * k + 1] * v;                    \
+                    s2 += w[4 * k + 2] * u; t2 += w[4 * k + 2] * v;                    \
+                    s3 += w[4 * k + 3] * u; t3 += w[4 * k + 3] * v;                    \
+                }                                                                      \
+                REFNET_STORE(0, s0, t0) REFNET_STORE(1, s1, t1)                        \
+                REFNET_STORE(2, s2, t2) REFNET_STORE(3, s3, t3)                        \
+            }                                                                          \
+            return;                                                                    \
+        }                                                                              \
+        for (q = 0; q < Lr; q += 2 * n) {                                              \
+            V s0, s1, s2, s3, t0, t1, t2, t3, u, v;                                    \
+            s0 = t0 = (V){0} + bias[0]; s1 = t1 = (V){0} + bias[1];                    \
+            s2 = t2 = (V){0} + bias[2]; s3 = t3 = (V){0} + bias[3];                    \
+            for (k = 0; k < K; k++) {                                                  \
+                __builtin_memcpy(&u, xp + off[k] + q, sizeof(V));                      \
+                __builtin_memcpy(&v, xp + off[k] + q + n, sizeof(V));                  \
+                s0 += w[4 * k + 0] * u; t0 += w[4 * k + 0] * v;                        \
+                s1 += w[4 * k + 1] * u; t1 += w[4 * k + 1] * v;                        \
+                s2 += w[4 * k + 2] * u; t2 += w[4 * k + 2] * v;                        \
+                s3 += w[4 * k + 3] * u; t3 += w[4 * k + 3] * v;                        \
+            }                                                                          \
+            __builtin_memcpy(acc + q, &s0, sizeof(V));                                 \
+            __builtin_memcpy(acc + q + n, &t0, sizeof(V));                             \
+            __builtin_memcpy(acc + Lr + q, &s1, sizeof(V));                            \
+            __builtin_memcpy(acc + Lr + q + n, &t1, sizeof(V));                        \
+            __builtin_memcpy(acc + 2 * Lr + q, &s2, sizeof(V));                        \
+            __builtin_memcpy(acc + 2 * Lr + q + n, &t2, sizeof(V));                    \
+            __builtin_memcpy(acc + 3 * Lr + q, &s3, sizeof(V));                        \
+            __builtin_memcpy(acc + 3 * Lr + q + n, &t3, sizeof(V));                    \
+        }                                                                              \
+        for (f = 0; f < nf; f++)                                                       \
+            for (oh = 0; oh < Ho; oh++)                                                \
+                for (ow = 0; ow < Wo; ow++)                                            \
+                    y[((long)f * Ho + oh) * Wo + ow] = acc[f * Lr + oh * Wp + ow];     \
+    }
+    REFNET_DIRECT_PLANE(float, refnet_vf8, REFNET_AVX2, refnet_direct_plane_f_avx2)
+    REFNET_DIRECT_PLANE(double, refnet_vd4, REFNET_AVX2, refnet_direct_plane_d_avx2)
+    REFNET_DIRECT_PLANE(float, refnet_vf4, , refnet_direct_plane_f_base)
+    REFNET_DIRECT_PLANE(double, refnet_vd2, , refnet_direct_plane_d_base)
+    /* part[f, k, :] += sum over outputs (oh, ow) of dy[f, oh, ow] xp[off[k] + oh Wp + ow],
+       in lanes 0..n-1 of 8 slots (summed by the caller); taps four at a time (K4 = K rounded
+       up to 4, off padded with 0). A row's last vector overlaps the one before it; the
+       lanes counted twice get a zero mask. Rows shorter than a vector go lane 0 only. */
+    #define REFNET_DIRECT_DW(T, V, ATTR, NAME)                                         \
+    ATTR static void NAME(                                                             \
+        const T* restrict xp, const int* restrict off, int K4, const T* restrict dy,   \
+        int F, int Ho, int Wo, int Wp, T* restrict part)                               \
+    {                                                                                  \
+        const int n = (int)(sizeof(V) / sizeof(T));                                    \
+        int f, k, oh, ow, l, c, cpr = (Wo + n - 1) / n;                                \
+        if (Wo < n) {                                                                  \
+            for (f = 0; f < F; f++)                                                    \
+                for (k = 0; k < K4; k++) {                                             \
+                    T s = 0;                                                           \
+                    for (oh = 0; oh < Ho; oh++)                                        \
+                        for (ow = 0; ow < Wo; ow++)                                    \
+                            s += dy[((long)f * Ho + oh) * Wo + ow]                     \
+                                 * xp[off[k] + oh * Wp + ow];                          \
+                    part[((long)f * K4 + k) * 8] += s;                                 \
+                }                                                                      \
+            return;                                                                    \
+        }                                                                              \
+        for (f = 0; f < F; f += 2) {  /* channels f and g = f + 1 (f again if odd F) */ \
+            int g = f + 1 < F ? f + 1 : f;                                             \
+            for (k = 0; k < K4; k += 4) {                                              \
+                V s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, d, e, u, m;                  \
+                V t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};                              \
+                T* p = part + ((long)f * K4 + k) * 8;                                  \
+                T* r = part + ((long)g * K4 + k) * 8;                                  \
+                for (c = 0; c < cpr; c++) {                                            \
+                    int wa = c * n, w0 = wa;                                           \
+                    if (wa > Wo - n) wa = Wo - n;                                      \
+                    for (l = 0; l < n; l++) m[l] = wa + l >= w0 ? 1 : 0;               \
+                    for (oh = 0; oh < Ho; oh++) {                                      \
+                        const T* x0 = xp + oh * Wp + wa;                               \
+                        __builtin_memcpy(&d, dy + ((long)f * Ho + oh) * Wo + wa, sizeof(V)); \
+                        __builtin_memcpy(&e, dy + ((long)g * Ho + oh) * Wo + wa, sizeof(V)); \
+                        d *= m;                                                        \
+                        e *= m;                                                        \
+                        __builtin_memcpy(&u, x0 + off[k], sizeof(V));                  \
+                        s0 += d * u; t0 += e * u;                                      \
+                        __builtin_memcpy(&u, x0 + off[k + 1], sizeof(V));              \
+                        s1 += d * u; t1 += e * u;                                      \
+                        __builtin_memcpy(&u, x0 + off[k + 2], sizeof(V));              \
+                        s2 += d * u; t2 += e * u;                                      \
+                        __builtin_memcpy(&u, x0 + off[k + 3], sizeof(V));              \
+                        s3 += d * u; t3 += e * u;                                      \
+                    }                                                                  \
+                }                                                                      \
+                for (l = 0; l < n; l++) {                                              \
+                    p[l] += s0[l]; p[8 + l] += s1[l];                                  \
+                    p[16 + l] += s2[l]; p[24 + l] += s3[l];                            \
+                }                                                                      \
+                if (g != f)                                                            \
+                    for (l = 0; l < n; l++) {                                          \
+                        r[l] += t0[l]; r[8 + l] += t1[l];                              \
+                        r[16 + l] += t2[l]; r[24 + l] += t3[l];                        \
+                    }                                                                  \
+            }                                                                          \
+        }                                                                              \
+    }
+    REFNET_DIRECT_DW(float, refnet_vf8, REFNET_AVX2, refnet_direct_dw_f_avx2)
+    REFNET_DIRECT_DW(double, refnet_vd4, REFNET_AVX2, refnet_direct_dw_d_avx2)
+    REFNET_DIRECT_DW(float, refnet_vf4, , refnet_direct_dw_f_base)
+    REFNET_DIRECT_DW(double, refnet_vd2, , refnet_direct_dw_d_base)
+    /* The AVX2+FMA build when the CPU has both (checked once), else the baseline. */
+    static int refnet_use_avx2(void) {
+    #if REFNET_HAVE_AVX2
+        static int use = -1;
+        if (use < 0) {
+            __builtin_cpu_init();
+            use = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        }
+        return use;
+    #else
+        return 0;
+    #endif
+    }
+    #define REFNET_DISPATCH(T, NAME)                                                   \
+    static void NAME(const T* xp, const int* off, int K, const T* w, const T* bias,    \
+                     int Lr, T* acc, int nf, int Ho, int Wo, int Wp, T* y) {           \
+        if (refnet_use_avx2())                                                         \
+            NAME##_avx2(xp, off, K, w, bias, Lr, acc, nf, Ho, Wo, Wp, y);              \
+        else                                                                           \
+            NAME##_base(xp, off, K, w, bias, Lr, acc, nf, Ho, Wo, Wp, y);              \
+    }
+    REFNET_DISPATCH(float, refnet_direct_plane_f)
+    REFNET_DISPATCH(double, refnet_direct_plane_d)
+    #define REFNET_DISPATCH_DW(T, NAME)                                                \
+    static void NAME(const T* xp, const int* off, int K4, const T* dy,                 \
+                     int F, int Ho, int Wo, int Wp, T* part) {                         \
+        if (refnet_use_avx2())                                                         \
+            NAME##_avx2(xp, off, K4, dy, F, Ho, Wo, Wp, part);                         \
+        else                                                                           \
+            NAME##_base(xp, off, K4, dy, F, Ho, Wo, Wp, part);                         \
+    }
+    REFNET_DISPATCH_DW(float, refnet_direct_dw_f)
+    REFNET_DISPATCH_DW(double, refnet_direct_dw_d)
+    """
+    void refnet_direct_plane_f(
+        const float* xp, const int* off, int K, const float* w, const float* bias,
+        int Lr, float* acc, int nf, int Ho, int Wo, int Wp, float* y) noexcept nogil
+    void refnet_direct_plane_d(
+        const double* xp, const int* off, int K, const double* w, const double* bias,
+        int Lr, double* acc, int nf, int Ho, int Wo, int Wp, double* y) noexcept nogil
+    void refnet_direct_dw_f(
+        const float* xp, const int* off, int K4, const float* dy,
+        int F, int Ho, int Wo, int Wp, float* part) noexcept nogil
+    void refnet_direct_dw_d(
+        const double* xp, const int* off, int K4, const double* dy,
+        int F, int Ho, int Wo, int Wp, double* part) noexcept nogil
+
+
+cdef void _pad_one(
+    const floating* x,  # IN (C, H, W)
+    int C, int H, int W, int ph, int pw,
+    floating* xp,  # OUT (C, H + 2 ph, W + 2 pw), zero border
+) noexcept nogil:
+    cdef int c, h, Hp = H + 2 * ph, Wp = W + 2 * pw
+    memset(xp, 0, <Py_ssize_t>C * Hp * Wp * sizeof(floating))
+    for c in range(C):
+        for h in range(H):
+            memcpy(xp + (<Py_ssize_t>c * Hp + h + ph) * Wp + pw,
+                   x + (<Py_ssize_t>c * H + h) * W, W * sizeof(floating))
+
+
+def conv2d_forward_direct(
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    const floating[:, :, :, ::1] W,  # IN (F, C, kh, kw)
+    const floating[::1] b,  # IN (F,)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, F, Ho, Wo), stride 1
+):
+    """Fill ``out`` with the stride-1 cross-correlation ``W * x + b`` tap by tap (no BLAS).
+
+    For tiny ``C kh kw`` (see :func:`refnet.kernels._use_direct`); samples in parallel,
+    output channels four at a time.
+    """
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
+    cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
+    cdef int Ho = out.shape[2], Wo = out.shape[3]
+    cdef int Hp = H + 2 * ph, Wp = Wd + 2 * pw, P = Ho * Wo, K = C * kh * kw
+    cdef int L = (Ho - 1) * Wp + Wo
+    cdef int Lr = (L + 15) // 16 * 16  # whole pairs of vectors (8 floats, 4 doubles)
+    cdef int FB = (F + 3) // 4  # blocks of four output channels
+    cdef int n, fb, nf, tid, nt = n_threads(N)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * P
+    cdef Py_ssize_t ps = <Py_ssize_t>C * Hp * Wp
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] xpad = np.zeros((nt, ps + Lr), dtype=dtype)  # tail stays zero
+    cdef floating[:, ::1] acc = np.empty((nt, 4 * Lr), dtype=dtype)
+    # wb[fb, k, t] = W_2[4 fb + t, k] and bb[fb, t] = b[4 fb + t], zero past F
+    wb_array = np.zeros((FB, K, 4), dtype=dtype)
+    bb_array = np.zeros((FB, 4), dtype=dtype)
+    w2 = np.asarray(W).reshape(F, K)  # (F, K)
+    padded = np.zeros((FB * 4, K), dtype=dtype)  # (4 FB, K)
+    padded[:F] = w2
+    wb_array[:] = padded.reshape(FB, 4, K).transpose(0, 2, 1)  # (FB, K, 4)
+    bb_array.reshape(FB * 4)[:F] = np.asarray(b)
+    off_array = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(kh)[None, :, None] * Wp
+                 + np.arange(kw)[None, None, :]).astype(np.intc).reshape(K)  # (K,)
+    cdef floating[:, :, ::1] wb = wb_array
+    cdef floating[:, ::1] bb = bb_array
+    cdef int[::1] off = off_array
+    cdef floating* y
+    if N == 0 or ys == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        for n in prange(N, schedule="static"):
+            _pad_one(&x[0, 0, 0, 0] + n * xs, C, H, Wd, ph, pw, &xpad[tid, 0])
+            y = &out[0, 0, 0, 0] + n * ys
+            for fb in range(FB):
+                nf = F - 4 * fb if F - 4 * fb < 4 else 4
+                if floating is float:
+                    refnet_direct_plane_f(&xpad[tid, 0], &off[0], K, &wb[fb, 0, 0],
+                                          &bb[fb, 0], Lr, &acc[tid, 0],
+                                          nf, Ho, Wo, Wp, y + 4 * fb * P)
+                else:
+                    refnet_direct_plane_d(&xpad[tid, 0], &off[0], K, &wb[fb, 0, 0],
+                                          &bb[fb, 0], Lr, &acc[tid, 0],
+                                          nf, Ho, Wo, Wp, y + 4 * fb * P)
+
+
+def conv2d_backward_weight_direct(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (F, C, kh, kw), stride 1
+):
+    """Fill ``out`` with the stride-1 weight gradient tap by tap (no im2col, no BLAS).
+
+    ``dW[f, c, i, j] = sum_n <dy_n[f], xp_n[c, i:i+Ho, j:j+Wo]>``: per-thread partial sums
+    in vector lanes, reduced at the end. For tiny ``C kh kw``; samples in parallel.
+    """
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
+    cdef int F = out.shape[0], kh = out.shape[2], kw = out.shape[3]
+    cdef int Ho = dy.shape[2], Wo = dy.shape[3]
+    cdef int Hp = H + 2 * ph, Wp = Wd + 2 * pw, K = C * kh * kw
+    cdef int K4 = (K + 3) // 4 * 4  # taps four at a time
+    cdef int n, f, k, lane, t, tid, nt = n_threads(N)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * Ho * Wo
+    cdef Py_ssize_t ps = <Py_ssize_t>C * Hp * Wp
+    cdef floating total
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] xpad = np.zeros((nt, ps if ps > 0 else 1), dtype=dtype)
+    cdef floating[:, ::1] part = np.zeros((nt, <Py_ssize_t>F * K4 * 8 + 1), dtype=dtype)
+    off_array = np.zeros(K4, dtype=np.intc)  # taps past K read offset 0 and are dropped
+    off_array[:K] = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(kh)[None, :, None] * Wp
+                     + np.arange(kw)[None, None, :]).reshape(K)  # (K,)
+    cdef int[::1] off = off_array
+    cdef floating* dw = &out[0, 0, 0, 0]
+    if F == 0 or K == 0:
+        return
+    if N > 0 and ys > 0:
+        with nogil, parallel(num_threads=nt):
+            tid = threadid()
+            for n in prange(N, schedule="static"):
+                _pad_one(&x[0, 0, 0, 0] + n * xs, C, H, Wd, ph, pw, &xpad[tid, 0])
+                if floating is float:
+                    refnet_direct_dw_f(&xpad[tid, 0], &off[0], K4, &dy[0, 0, 0, 0] + n * ys,
+                                       F, Ho, Wo, Wp, &part[tid, 0])
+                else:
+                    refnet_direct_dw_d(&xpad[tid, 0], &off[0], K4, &dy[0, 0, 0, 0] + n * ys,
+                                       F, Ho, Wo, Wp, &part[tid, 0])
+    with nogil:
+        for f in range(F):
+            for k in range(K):
+                total = 0
+                for t in range(nt):
+                    for lane in range(8):
+                        total = total + part[t, (f * K4 + k) * 8 + lane]
+                dw[f * K + k] = total
+
+
 # --------------------------------------------------------------------------- Winograd
 #
 # F(2x2, 3x3) (Lavin & Gray 2016): a 2x2 output tile Y of a 3x3 filter g over a 4x4 input

@@ -12,6 +12,8 @@ reference directly, each filling an ``out`` prefilled with NaN (so an element le
 unwritten fails the test).
 """
 
+import dataclasses
+
 import naive
 import numpy as np
 import pytest
@@ -177,6 +179,43 @@ def _both(name, *args, outs):
     getattr(kernels._impl, name)(*args, *got)
     getattr(reference, name)(*args, *want)
     return got, want
+
+
+@FAST
+@given(g=conv_geometries(max_c=2, max_hw=20), F=st.integers(1, 9), dtype=dtypes, seed=seeds)
+def test_direct_forward_equals_reference(g, F, dtype, seed):
+    """The direct stride-1 forward (chosen for tiny C kh kw) on C = 1..2, kernels 1-5,
+    padding 0-2, F not a multiple of its 4-channel blocks, rows shorter and longer than a
+    vector; stride 1 only, as the kernel serves only stride 1."""
+    g = dataclasses.replace(g, s=1, F=F)
+    x, W, b, _ = _data(seed, g, dtype)
+    got, want = _nan_out(g.y_shape, dtype), _nan_out(g.y_shape, dtype)
+    twin = _nan_out(g.y_shape, dtype)
+    kernels._impl.conv2d_forward_direct(x, W, b, g.ph, g.pw, got)
+    reference.conv2d_forward_direct(x, W, b, g.ph, g.pw, twin)
+    reference.conv2d_forward(x, W, b, 1, g.ph, g.pw, want)
+    assert got.dtype == dtype
+    assert_close(twin, want)
+    assert_close(got, want)
+    assert_close(kernels.conv2d_forward(x, W, b, 1, g.ph, g.pw), want)
+
+
+@FAST
+@given(g=conv_geometries(max_c=2, max_hw=20), F=st.integers(1, 9), dtype=dtypes, seed=seeds)
+def test_direct_weight_grad_equals_reference(g, F, dtype, seed):
+    """The direct stride-1 weight gradient (tiny C kh kw) on the geometry of the forward
+    test above: taps past a multiple of four, rows shorter and longer than a vector and
+    the overlapping last vector of a row (masked, so no output is counted twice)."""
+    g = dataclasses.replace(g, s=1, F=F)
+    x, _, _, dy = _data(seed, g, dtype)
+    got, twin, want = (_nan_out(g.w_shape, dtype) for _ in range(3))
+    kernels._impl.conv2d_backward_weight_direct(dy, x, g.ph, g.pw, got)
+    reference.conv2d_backward_weight_direct(dy, x, g.ph, g.pw, twin)
+    reference.conv2d_backward_weight(dy, x, 1, g.ph, g.pw, want)
+    assert got.dtype == dtype
+    assert_close(twin, want)
+    assert_close(got, want)
+    assert_close(kernels.conv2d_backward_weight(dy, x, g.w_shape, 1, g.ph, g.pw), want)
 
 
 @compiled_only

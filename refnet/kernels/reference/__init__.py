@@ -7,7 +7,13 @@ validation, casting and allocation live in :mod:`refnet.kernels`.
 """
 
 from .activation import relu_backward, relu_forward
-from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
+from .conv import (
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    conv2d_backward_weight_direct,
+    conv2d_forward,
+    conv2d_forward_direct,
+)
 from .im2col import col2im, im2col
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .stats import pattern_stats_conv, pattern_stats_dense
@@ -22,8 +28,10 @@ __all__ = [
     "conv2d_backward_input",
     "conv2d_backward_input_winograd",
     "conv2d_backward_weight",
+    "conv2d_backward_weight_direct",
     "conv2d_backward_weight_winograd",
     "conv2d_forward",
+    "conv2d_forward_direct",
     "conv2d_forward_winograd",
     "im2col",
     "maxpool2d_backward",

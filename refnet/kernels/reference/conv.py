@@ -37,6 +37,53 @@ def conv2d_forward(
     out[...] = y.reshape(N, F, Ho, Wo) + b[None, :, None, None]
 
 
+def conv2d_forward_direct(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray, ph: int, pw: int, out: np.ndarray
+) -> None:
+    r"""Fill ``out`` (N, F, H', W') with the stride-1 convolution, one kernel tap at a time.
+
+    The same map as :func:`conv2d_forward` with ``s = 1``, summed over taps instead of
+    through im2col (the compiled twin serves tiny ``C kh kw``; see
+    :func:`refnet.kernels._use_direct`):
+
+    .. math:: y_{n f} = b_f + \sum_{c, i, j} W_{f c i j}\, \bar x_{n c}[i : i + H', j : j + W']
+
+    with :math:`\bar x` the zero-padded input (MATH.md section 0, Conv2D).
+    """
+    F, _, kh, kw = W.shape
+    Ho, Wo = out.shape[2], out.shape[3]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H+2ph, W+2pw)
+    out[...] = b[None, :, None, None]  # (N, F, H', W')
+    for c in range(W.shape[1]):
+        for i in range(kh):
+            for j in range(kw):
+                tap = xp[:, c, i : i + Ho, j : j + Wo]  # (N, H', W')
+                out += W[None, :, c, i, j, None, None] * tap[:, None]  # (N, F, H', W')
+
+
+def conv2d_backward_weight_direct(
+    dy: np.ndarray, x: np.ndarray, ph: int, pw: int, out: np.ndarray
+) -> None:
+    r"""Fill ``out`` (F, C, kh, kw) with the stride-1 weight gradient, one tap at a time.
+
+    The same map as :func:`conv2d_backward_weight` with ``s = 1``, as one inner product per
+    kernel tap instead of a GEMM over im2col columns:
+
+    .. math:: \frac{\partial L}{\partial W_{f c i j}} = \sum_n \langle dy_{n f},
+        \bar x_{n c}[i : i + H', j : j + W'] \rangle
+
+    with :math:`\bar x` the zero-padded input (MATH.md section 0, Conv2D).
+    """
+    _, C, kh, kw = out.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H+2ph, W+2pw)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                tap = xp[:, c, i : i + Ho, j : j + Wo]  # (N, H', W')
+                out[:, c, i, j] = np.einsum("nfhw,nhw->f", dy, tap)  # (F,)
+
+
 def conv2d_backward_input(
     dy: np.ndarray, W: np.ndarray, s: int, ph: int, pw: int, out: np.ndarray
 ) -> None:
