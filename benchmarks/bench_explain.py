@@ -42,23 +42,15 @@ from _timing import interleaved_times  # noqa: E402
 
 import refnet  # noqa: E402
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential  # noqa: E402
+from refnet.explain.methods import METHODS  # noqa: E402
 
 try:
     import torch  # noqa: E402
 except ImportError:  # torch is optional
     torch = None
 
-SINGLE_PASS = (
-    "gradient",
-    "gradient_x_input",
-    "deconvnet",
-    "guided_backprop",
-    "lrp.epsilon",
-    "lrp.alpha_beta",
-    "lrp.z_plus",
-    "patternnet",
-    "patternattribution",
-)
+#: Methods with one backward pass (all but integrated gradients and SmoothGrad).
+SINGLE_PASS = tuple(m for m in METHODS if m not in ("integrated_gradients", "smoothgrad"))
 TORCH = "torch gradient (2 threads)"
 TARGET_RATIO = 1.5
 TARGET_ANCHOR = 2000.0

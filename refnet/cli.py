@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .explain.methods import METHODS
+
 #: Exit status of a refused input (argparse uses the same for usage errors).
 EXIT_BAD_INPUT = 2
 
@@ -157,28 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _method_names() -> list[str]:
-    """The method names ``refnet.explain`` accepts (the agreed list if it cannot tell)."""
-    try:
-        from .explain import methods as _methods
-
-        names = getattr(_methods, "METHOD_NAMES", None) or getattr(_methods, "METHODS", None)
-        if names:
-            return sorted(names)
-    except ImportError:
-        pass
-    return [
-        "gradient",
-        "gradient_x_input",
-        "deconvnet",
-        "guided_backprop",
-        "lrp.epsilon",
-        "lrp.alpha_beta",
-        "lrp.z_plus",
-        "integrated_gradients",
-        "smoothgrad",
-        "patternnet",
-        "patternattribution",
-    ]
+    """The method names ``refnet.explain`` accepts, from its registry."""
+    return sorted(METHODS)
 
 
 # ------------------------------------------------------------------------------ helpers
