@@ -632,6 +632,23 @@ def conv2d_forward_direct(
                                           nf, Ho, Wo, Wp, y + 4 * fb * P)
 
 
+def conv2d_backward_input_direct(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] W,  # IN (F, C, kh, kw)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (N, C, H, W), stride 1, ph < kh, pw < kw
+):
+    """The stride-1 input gradient as :func:`conv2d_forward_direct` of ``dy`` with the
+    flipped, transposed kernel ``W[f, c, kh-1-i, kw-1-j]`` (a ``(C, F, kh, kw)`` filter) and
+    padding ``(kh - 1 - ph, kw - 1 - pw)``. For few input channels ``C``, where the im2col
+    GEMM is thin and col2im dominates.
+    """
+    cdef int C = W.shape[1], kh = W.shape[2], kw = W.shape[3]
+    W_flip = np.ascontiguousarray(np.asarray(W)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    zero = np.zeros(C, dtype=W_flip.dtype)
+    conv2d_forward_direct(dy, W_flip, zero, kh - 1 - ph, kw - 1 - pw, out)
+
+
 def conv2d_backward_weight_direct(
     const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
     const floating[:, :, :, ::1] x,  # IN (N, C, H, W)

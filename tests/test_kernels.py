@@ -28,7 +28,7 @@ from conftest import (
     seeds,
     tie_free,
 )
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from refnet import kernels
@@ -198,6 +198,25 @@ def test_direct_forward_equals_reference(g, F, dtype, seed):
     assert_close(twin, want)
     assert_close(got, want)
     assert_close(kernels.conv2d_forward(x, W, b, 1, g.ph, g.pw), want)
+
+
+@FAST
+@given(g=conv_geometries(max_c=9, max_hw=20), F=st.integers(1, 9), dtype=dtypes, seed=seeds)
+def test_direct_input_grad_equals_reference(g, F, dtype, seed):
+    """The direct stride-1 input gradient (the flipped-kernel convolution of ``dy``) for
+    C = 1..9 input channels, kernels 1-5, padding below the kernel size, rows shorter and
+    longer than a vector; the dispatching wrapper agrees too."""
+    assume(g.ph < g.kh and g.pw < g.kw)
+    g = dataclasses.replace(g, s=1, F=F)
+    x, W, _, dy = _data(seed, g, dtype)
+    got, twin, want = (_nan_out(g.x_shape, dtype) for _ in range(3))
+    kernels._impl.conv2d_backward_input_direct(dy, W, g.ph, g.pw, got)
+    reference.conv2d_backward_input_direct(dy, W, g.ph, g.pw, twin)
+    reference.conv2d_backward_input(dy, W, 1, g.ph, g.pw, want)
+    assert got.dtype == dtype
+    assert_close(twin, want)
+    assert_close(got, want)
+    assert_close(kernels.conv2d_backward_input(dy, W, g.x_shape, 1, g.ph, g.pw), want)
 
 
 @FAST

@@ -157,6 +157,29 @@ def _use_direct(kh: int, kw: int, s: int, c_in: int) -> bool:
     return _impl is not reference and s == 1 and c_in * kh * kw <= DIRECT_MAX_TAPS
 
 
+def _use_direct_input(kh: int, kw: int, s: int, c_in: int, ph: int, pw: int) -> bool:
+    """Direct kernel for the stride-1 input gradient of a layer with few input channels.
+
+    The input gradient is then a convolution of ``dy`` with ``c_in`` output channels: the
+    im2col route is a thin GEMM followed by col2im, Winograd's transforms outweigh its
+    GEMMs, and the direct kernel keeps ``c_in`` outputs in registers over all
+    ``F kh kw`` taps. Measured on this machine (2 cores, 3x3 kernels, padding 1): 1.2-2.5x
+    faster than the im2col or Winograd path for ``3 <= c_in <= 8``, slower for
+    ``c_in = 1`` (three of the kernel's four register rows idle) and for ``c_in >= 16``.
+    Compiled backend only; the twin is :func:`refnet.kernels.reference.conv.
+    conv2d_backward_input_direct`.
+    """
+    return (
+        _impl is not reference
+        and s == 1
+        and DIRECT_INPUT_CHANNELS[0] <= c_in <= DIRECT_INPUT_CHANNELS[1]
+        and ph < kh
+        and pw < kw
+    )
+
+
+#: Input channels ``(min, max)`` for which the stride-1 input gradient runs direct.
+DIRECT_INPUT_CHANNELS = (3, 8)
 #: Largest patch size ``C kh kw`` for which stride-1 forward and weight gradient are direct.
 DIRECT_MAX_TAPS = 16
 #: Largest output image ``H' W'`` for the direct weight gradient (beyond it the im2col GEMM,
@@ -318,7 +341,9 @@ def conv2d_backward_input(
         )
     out = np.empty((N, C, H, Wd), dtype=dy.dtype)
     with _BlasOneThread():
-        if _use_winograd(kh, kw, s, F, C):
+        if _use_direct_input(kh, kw, s, C, ph, pw):
+            _impl.conv2d_backward_input_direct(_c(dy), _c(W), ph, pw, out)
+        elif _use_winograd(kh, kw, s, F, C):
             _impl.conv2d_backward_input_winograd(_c(dy), _c(W), ph, pw, out)
         else:
             _impl.conv2d_backward_input(_c(dy), _c(W), s, ph, pw, out)

@@ -9,6 +9,7 @@ validation, casting and allocation live in :mod:`refnet.kernels`.
 from .activation import relu_backward, relu_forward
 from .conv import (
     conv2d_backward_input,
+    conv2d_backward_input_direct,
     conv2d_backward_weight,
     conv2d_backward_weight_direct,
     conv2d_forward,
@@ -26,6 +27,7 @@ from .winograd import (
 __all__ = [
     "col2im",
     "conv2d_backward_input",
+    "conv2d_backward_input_direct",
     "conv2d_backward_input_winograd",
     "conv2d_backward_weight",
     "conv2d_backward_weight_direct",

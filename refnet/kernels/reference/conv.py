@@ -61,6 +61,28 @@ def conv2d_forward_direct(
                 out += W[None, :, c, i, j, None, None] * tap[:, None]  # (N, F, H', W')
 
 
+def conv2d_backward_input_direct(
+    dy: np.ndarray, W: np.ndarray, ph: int, pw: int, out: np.ndarray
+) -> None:
+    r"""Fill ``out`` (N, C, H, W) with the stride-1 input gradient as a direct convolution.
+
+    The adjoint of a stride-1 convolution is the stride-1 convolution of ``dy`` with the
+    flipped, transposed kernel :math:`\tilde W_{c f i j} = W_{f c,\, k_h - 1 - i,\,
+    k_w - 1 - j}` and padding ``(kh - 1 - ph, kw - 1 - pw)`` (needs ``ph < kh``,
+    ``pw < kw``):
+
+    .. math:: \frac{\partial L}{\partial x_{n c}} = \sum_{f, i, j} \tilde W_{c f i j}\,
+        \overline{dy}_{n f}[i : i + H, j : j + W]
+
+    so it runs on :func:`conv2d_forward_direct` (the compiled twin serves few input
+    channels ``C``; see :func:`refnet.kernels._use_direct_input`).
+    """
+    F, C, kh, kw = W.shape
+    W_flip = np.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, F, kh, kw)
+    zero = np.zeros(C, dtype=out.dtype)
+    conv2d_forward_direct(dy, W_flip, zero, kh - 1 - ph, kw - 1 - pw, out)
+
+
 def conv2d_backward_weight_direct(
     dy: np.ndarray, x: np.ndarray, ph: int, pw: int, out: np.ndarray
 ) -> None:
