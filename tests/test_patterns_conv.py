@@ -50,3 +50,39 @@ def test_layer_input_rows_give_the_pre_activations():
     dense = refnet.Dense.create(5, 2, seed=0)
     X = rng.normal(size=(4, 5))
     assert layer_input_rows(dense, X) is X
+
+
+def test_fit_forward_pools_before_rectifying_and_leaves_data_alone():
+    """fit_stats forwards ReLU -> MaxPool as MaxPool -> ReLU and rectifies its own arrays in
+    place; the statistics equal those of the layer inputs of ``Sequential.forward``, and
+    the caller's data (here fed straight into a ReLU) is not modified."""
+    rng = np.random.default_rng(3)
+    net = refnet.Sequential(
+        [
+            refnet.ReLU(),
+            refnet.Conv2D.create(2, 4, 3, padding=1, seed=0),
+            refnet.ReLU(),
+            refnet.MaxPool2D(2),
+            refnet.Flatten(),
+            refnet.Dense.create(4 * 3 * 3, 3, seed=1),
+        ]
+    )
+    x = rng.normal(size=(20, 2, 6, 6))
+    x_before = x.copy()
+    stats, _ = refnet.patterns.fit_stats(net, x, kind="relu", batch_size=7)
+    np.testing.assert_array_equal(x, x_before)
+    h = x
+    want = {
+        i: refnet.patterns.LayerStats(layer, "relu") for i, layer in enumerate(net) if i in stats
+    }
+    for start in range(0, len(x), 7):
+        h = x[start : start + 7]
+        for i, layer in enumerate(net):
+            z = layer.forward(h)[0]
+            if i in want:
+                want[i].update(h, z)
+            h = z
+    for i in stats:
+        got, ref = stats[i].patterns(), want[i].patterns()
+        np.testing.assert_allclose(got.A, ref.A, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(got.active, ref.active)
