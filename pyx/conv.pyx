@@ -16,12 +16,14 @@ import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from cython cimport floating
 
+from blas cimport _gemm
 from geometry cimport clip_range
-from threads cimport n_threads, refnet_max_threads
+from threads cimport _n_threads, n_threads, refnet_max_threads
+from tiles cimport _next_tiles, _tile_at
+from winograd2x2 cimport _winograd_input
 
 
 # Output tiles handled per Winograd work item (one block = one set of 16 GEMMs).
@@ -33,50 +35,6 @@ cdef int GROUP_COLUMNS = 512
 def max_threads():
     """Number of OpenMP threads the kernels use at most (1 without OpenMP)."""
     return refnet_max_threads()
-
-
-# Smallest amount of work (multiply-adds) worth a thread of its own: waking a second
-# OpenMP thread costs tens of microseconds, up to a millisecond on a busy machine.
-cdef double WORK_PER_THREAD = 4e6
-
-
-cdef inline int _n_threads(Py_ssize_t n_items, double work=-1) noexcept nogil:
-    """Threads for ``n_items`` independent items totalling ``work`` multiply-adds."""
-    if work >= 0 and work < n_items * WORK_PER_THREAD:
-        n_items = <Py_ssize_t>(work / WORK_PER_THREAD)
-    return n_threads(n_items)
-
-
-# --------------------------------------------------------------------------- BLAS
-
-
-cdef inline void _gemm(
-    bint trans_a, bint trans_b, int M, int N, int K,
-    floating alpha, const floating* A, int lda,
-    const floating* B, int ldb,
-    floating beta, floating* C, int ldc,
-) noexcept nogil:
-    """Row-major ``C (M, N) = alpha op(A) op(B) + beta C`` through column-major BLAS.
-
-    A row-major ``C = op(A) op(B)`` is the column-major ``C^T = op(B)^T op(A)^T``, so the
-    operands are swapped and the leading dimensions are the row lengths.
-    """
-    cdef char ta = b"T" if trans_a else b"N"
-    cdef char tb = b"T" if trans_b else b"N"
-    if M <= 0 or N <= 0:
-        return
-    if lda < 1:
-        lda = 1
-    if ldb < 1:
-        ldb = 1
-    if ldc < 1:
-        ldc = 1
-    if floating is float:
-        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda,
-              &beta, C, &ldc)
-    else:
-        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda,
-              &beta, C, &ldc)
 
 
 # --------------------------------------------------------------------------- im2col
@@ -745,108 +703,6 @@ cdef void _winograd_filter(
                 U[(e + 2) * FC + f * C + c] = (
                     (t[i * 3 + 0] - t[i * 3 + 1] + t[i * 3 + 2]) * <floating>0.5)
                 U[(e + 3) * FC + f * C + c] = t[i * 3 + 2]
-
-
-cdef inline void _padded_row(
-    const floating* xc, int H, int W, int h, int pw, int j0, int j1,
-    floating* row,  # OUT: row[j] = x[h, j - pw] (0 outside x) for j in [j0, j1)
-) noexcept nogil:
-    cdef int j, lo = j0, hi = j1
-    if h < 0 or h >= H:
-        memset(row + j0, 0, (j1 - j0) * sizeof(floating))
-        return
-    if lo < pw:
-        lo = pw
-    if hi > W + pw:
-        hi = W + pw
-    if hi < lo:
-        hi = lo = j0
-    for j in range(j0, lo):
-        row[j] = 0
-    if hi > lo:
-        memcpy(row + lo, xc + <Py_ssize_t>h * W + lo - pw, (hi - lo) * sizeof(floating))
-    for j in range(hi, j1):
-        row[j] = 0
-
-
-cdef inline void _tile_at(
-    Py_ssize_t t, int th, int tw, int* n, int* ty, int* tx,
-) noexcept nogil:
-    """Sample ``n`` and tile ``(ty, tx)`` of flat tile index ``t`` (tiles in C order)."""
-    cdef Py_ssize_t tpi = <Py_ssize_t>th * tw  # tiles per image
-    n[0] = <int>(t // tpi)
-    ty[0] = <int>((t % tpi) // tw)
-    tx[0] = <int>(t % tw)
-
-
-cdef inline void _next_tiles(int L, int th, int tw, int* n, int* ty, int* tx) noexcept nogil:
-    """Move the tile cursor ``(n, ty, tx)`` on by ``L <= tw - tx`` tiles along its row."""
-    tx[0] = tx[0] + L
-    if tx[0] == tw:
-        tx[0] = 0
-        ty[0] = ty[0] + 1
-        if ty[0] == th:
-            ty[0] = 0
-            n[0] = n[0] + 1
-
-
-cdef void _winograd_input(
-    const floating* x,  # IN (N, C, H, W)
-    int C, int H, int W, int ph, int pw, int th, int tw,
-    Py_ssize_t t0, int T,
-    floating* rows,  # scratch (8, 2 tw + 2)
-    floating* V,  # OUT (16, C, T): B^T d B of tiles t0 .. t0+T-1, all channels
-) noexcept nogil:
-    """Transform the input tiles one channel and one tile row at a time.
-
-    ``u = B^T d`` combines whole (zero-padded) input rows, so it runs over contiguous
-    memory; ``(B^T d) B`` then combines columns ``2tx .. 2tx+3`` of ``u`` for every tile.
-    """
-    cdef int c, t, r, i, j, L, n, ty, tx, h0, j0, j1
-    cdef int Wp = 2 * tw + 2
-    cdef Py_ssize_t CT = <Py_ssize_t>C * T
-    cdef floating* d0 = rows
-    cdef floating* d1 = rows + Wp
-    cdef floating* d2 = rows + 2 * Wp
-    cdef floating* d3 = rows + 3 * Wp
-    cdef floating* u
-    cdef floating* v0
-    cdef floating* v1
-    cdef floating* v2
-    cdef floating* v3
-    cdef const floating* xc
-    for c in range(C):
-        _tile_at(t0, th, tw, &n, &ty, &tx)
-        t = 0
-        while t < T:
-            L = tw - tx if tw - tx < T - t else T - t  # tiles tx .. tx+L-1 of row ty
-            xc = x + (<Py_ssize_t>n * C + c) * H * W
-            h0 = 2 * ty - ph
-            j0 = 2 * tx
-            j1 = 2 * (tx + L) + 2
-            _padded_row(xc, H, W, h0, pw, j0, j1, d0)
-            _padded_row(xc, H, W, h0 + 1, pw, j0, j1, d1)
-            _padded_row(xc, H, W, h0 + 2, pw, j0, j1, d2)
-            _padded_row(xc, H, W, h0 + 3, pw, j0, j1, d3)
-            u = rows + 4 * Wp
-            for j in range(j0, j1):  # u = B^T d, row by row
-                u[j] = d0[j] - d2[j]
-                u[Wp + j] = d1[j] + d2[j]
-                u[2 * Wp + j] = d2[j] - d1[j]
-                u[3 * Wp + j] = d1[j] - d3[j]
-            for r in range(4):  # (B^T d) B, tile by tile
-                v0 = V + (r * 4 + 0) * CT + <Py_ssize_t>c * T + t
-                v1 = V + (r * 4 + 1) * CT + <Py_ssize_t>c * T + t
-                v2 = V + (r * 4 + 2) * CT + <Py_ssize_t>c * T + t
-                v3 = V + (r * 4 + 3) * CT + <Py_ssize_t>c * T + t
-                u = rows + (4 + r) * Wp + j0
-                for i in range(L):
-                    v0[i] = u[2 * i] - u[2 * i + 2]
-                    v1[i] = u[2 * i + 1] + u[2 * i + 2]
-                    v2[i] = u[2 * i + 2] - u[2 * i + 1]
-                    v3[i] = u[2 * i + 1] - u[2 * i + 3]
-            t = t + L
-            _next_tiles(L, th, tw, &n, &ty, &tx)
 
 
 cdef void _winograd_output(

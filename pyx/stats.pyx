@@ -29,10 +29,11 @@ unpredictable, and a branch per entry cost four times the rest of the loop.
 import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, sgemm, ssyrk
+from scipy.linalg.cython_blas cimport dsyrk, ssyrk
 
 from cython cimport floating
 
+from blas cimport _gemm
 from geometry cimport clip_range
 from threads cimport n_threads, refnet_max_threads
 
@@ -59,25 +60,6 @@ cdef Py_ssize_t _chunk_rows(Py_ssize_t D, Py_ssize_t itemsize):
 
 
 # --------------------------------------------------------------------------- BLAS
-
-
-cdef inline void _gemm(
-    bint trans_a, bint trans_b, int M, int N, int K,
-    const floating* A, int lda, const floating* B, int ldb,
-    floating beta, floating* C, int ldc,
-) noexcept nogil:
-    """Row-major ``C (M, N) = op(A) op(B) + beta C`` through column-major BLAS."""
-    cdef char ta = b"T" if trans_a else b"N"
-    cdef char tb = b"T" if trans_b else b"N"
-    cdef floating alpha = 1
-    if M <= 0 or N <= 0 or K <= 0:
-        return
-    if floating is float:
-        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda,
-              &beta, C, &ldc)
-    else:
-        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda,
-              &beta, C, &ldc)
 
 
 cdef inline void _syrk(
@@ -117,16 +99,16 @@ cdef void _chunk_products(
     cdef Py_ssize_t i, DD = <Py_ssize_t>D * D, Dn = <Py_ssize_t>D * nc
     if floating is double:
         if rows_are_samples:
-            _gemm(True, False, D, nc, n, X, D, R, nc, <double>1, S, nc)
+            _gemm(True, False, D, nc, n, <double>1, X, D, R, nc, <double>1, S, nc)
         else:
-            _gemm(False, True, D, nc, n, X, n, R, n, <double>1, S, nc)
+            _gemm(False, True, D, nc, n, <double>1, X, n, R, n, <double>1, S, nc)
         if want_xx:
             _syrk(rows_are_samples, D, n, X, D if rows_are_samples else n, <double>1, XX)
     else:
         if rows_are_samples:
-            _gemm(True, False, D, nc, n, X, D, R, nc, <float>0, G, nc)
+            _gemm(True, False, D, nc, n, <float>1, X, D, R, nc, <float>0, G, nc)
         else:
-            _gemm(False, True, D, nc, n, X, n, R, n, <float>0, G, nc)
+            _gemm(False, True, D, nc, n, <float>1, X, n, R, n, <float>0, G, nc)
         for i in range(Dn):
             S[i] += G[i]
         if want_xx:

@@ -20,3 +20,16 @@ cdef inline int n_threads(Py_ssize_t useful) noexcept nogil:
     if useful < nt:
         nt = <int>useful
     return nt if nt > 0 else 1
+
+
+# Smallest amount of work (multiply-adds) worth a thread of its own: waking a second
+# OpenMP thread costs tens of microseconds, up to a millisecond on a busy machine.
+cdef enum:
+    WORK_PER_THREAD = 4000000
+
+
+cdef inline int _n_threads(Py_ssize_t n_items, double work=-1) noexcept nogil:
+    """Threads for ``n_items`` independent items totalling ``work`` multiply-adds."""
+    if work >= 0 and work < n_items * <double>WORK_PER_THREAD:
+        n_items = <Py_ssize_t>(work / WORK_PER_THREAD)
+    return n_threads(n_items)

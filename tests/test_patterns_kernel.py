@@ -11,12 +11,17 @@ import importlib
 import numpy as np
 import pytest
 from conftest import conv_geometries, dtypes, seeds
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import refnet
 from refnet.kernels import reference
-from refnet.kernels.stats import n_columns, pattern_stats_conv, pattern_stats_dense
+from refnet.kernels.stats import (
+    _use_winograd_stats,
+    n_columns,
+    pattern_stats_conv,
+    pattern_stats_dense,
+)
 from refnet.patterns import S_a, S_a_pm, S_r, S_w, S_x
 
 FAST = settings(max_examples=30, deadline=None)
@@ -27,6 +32,10 @@ try:
     _stats = importlib.import_module("refnet.kernels._stats")
 except ImportError:  # not compiled: only the twin and the wrapper are tested
     _stats = None
+try:
+    _stats_winograd = importlib.import_module("refnet.kernels._stats_winograd")
+except ImportError:
+    _stats_winograd = None
 compiled_only = pytest.mark.skipif(_stats is None, reason="refnet.kernels._stats not built")
 
 
@@ -122,6 +131,57 @@ def test_conv_kernel_equals_twin(g, seed, dtype, mu, xx):
     out = pattern_stats_conv(x, Z, b, x0, y0, *g.geometry, *mu)
     assert out.rows == g.N * g.Ho * g.Wo
     assert_rel(out.S, want[0], dtype)
+
+
+@FAST
+@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 13), st.integers(1, 13),
+       st.integers(1, 9), st.integers(0, 2), st.integers(0, 2), seeds, dtypes, blocks)  # fmt: skip
+def test_conv_winograd_equals_patch_gemm(N, C, H, W, K, ph, pw, seed, dtype, mu):
+    """Winograd F(3x3, 2x2) statistics of a stride-1 3x3 conv (twin and compiled kernel)
+    equal the patch GEMM on odd and even sizes (partial edge tiles), paddings 0-2 and
+    offset data (the per-channel shift is applied in the transformed domain)."""
+    assume(H + 2 * ph >= 3 and W + 2 * pw >= 3)
+    rng = np.random.default_rng(seed)
+    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    x = (rng.normal(size=(N, C, H, W)) + 3.0).astype(dtype)
+    Z = rng.normal(size=(N, K, Ho, Wo)).astype(dtype)
+    b = rng.normal(size=K).astype(dtype)
+    x0, y0 = np.repeat(rng.normal(size=C) + 3.0, 9), rng.normal(size=K)
+    want = run(reference.pattern_stats_conv, x, Z, b, x0, y0, 3, 3, 1, ph, pw, D=9 * C, K=K,
+               masked=mu[0], unmasked=mu[1], xx=False)[:2]  # fmt: skip
+    impls = [reference] + ([_stats_winograd] if _stats_winograd is not None else [])
+    for impl in impls:
+
+        def winograd(*args, impl=impl):
+            impl.pattern_stats_conv_winograd(*args[:-1])  # no XX argument
+
+        S, ysum, _ = run(winograd, x, Z, b, x0, y0, ph, pw, D=9 * C, K=K, masked=mu[0],
+                         unmasked=mu[1], xx=False)  # fmt: skip
+        assert_rel(S, want[0], dtype)
+        assert_rel(ysum, want[1], dtype)
+
+
+def test_conv_winograd_dispatch():
+    """The wrapper takes the Winograd route only where it applies, with equal results:
+    stride-1 3x3, enough channels, one shift per channel, no ``X'^T X'``."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 8, 9, 10)) + 1.0
+    conv = refnet.Conv2D.create(8, 8, 3, padding=1, seed=0)
+    Z = conv(x)
+    x0, y0 = np.repeat(rng.normal(size=8), 9), rng.normal(size=8)
+    x0_taps = x0 + rng.normal(size=72)  # a shift per tap: the patch GEMM
+    want = run(reference.pattern_stats_conv, x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, D=72, K=8,
+               masked=True, unmasked=True, xx=True)  # fmt: skip
+    compiled = refnet.kernels.backend() == "cython"
+    assert _use_winograd_stats(3, 3, 1, 8, 8, x0, False) == compiled
+    assert not _use_winograd_stats(3, 3, 1, 8, 8, x0_taps, False)
+    assert not _use_winograd_stats(3, 3, 1, 8, 8, x0, True)
+    assert not _use_winograd_stats(3, 3, 2, 8, 8, x0, False)
+    assert not _use_winograd_stats(3, 3, 1, 4, 8, x0, False)
+    out = pattern_stats_conv(x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, True, True)
+    assert_rel(out.S, want[0], np.float64)
+    out = pattern_stats_conv(x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, True, True, xx=True)
+    assert_rel(out.XX, want[2], np.float64)
 
 
 @compiled_only

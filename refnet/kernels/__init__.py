@@ -11,11 +11,14 @@ The backend is chosen once, at import: ``"cython"`` when the extension modules b
 
 Algorithms. Convolutions run as im2col + one BLAS GEMM per sample (OpenMP over the batch).
 Stride-1 3x3 convolutions with at least :data:`WINOGRAD_MIN_CHANNELS` input and output
-channels use Winograd instead (Lavin & Gray 2016; :mod:`refnet.kernels.reference.winograd`):
-F(2x2, 3x3) for the forward pass and the input gradient, F(3x3, 2x2) for the weight
-gradient, 2.25x fewer multiplications. Set :data:`WINOGRAD` to ``False`` to turn it off.
-Winograd results differ from the direct convolution by rounding only (measured: under
-1e-6 relative to the largest entry in float32, 1e-15 in float64).
+channels use Winograd instead (Lavin & Gray 2016): F(4x4, 3x3) for the forward pass and
+the input gradient (:mod:`refnet.kernels.reference.winograd4`; 4x fewer multiplications;
+:data:`WINOGRAD_TILE` ``= 2`` selects F(2x2, 3x3), :mod:`refnet.kernels.reference.winograd`)
+and F(3x3, 2x2) for the weight gradient. Set :data:`WINOGRAD` to ``False`` to turn it off.
+Winograd results differ from the direct convolution by rounding only (measured relative to
+the largest entry: F(4x4) up to 8e-6 in float32, F(2x2) under 1e-6; 1e-14 in float64).
+Stride-1 layers with tiny patches (forward, weight gradient) or few input channels (input
+gradient) run on direct kernels that keep the outputs in registers.
 
 Threads. The compiled kernels parallelise with OpenMP (``OMP_NUM_THREADS`` caps it; calls
 with little work, under about 4e6 multiply-adds per thread, run on fewer threads) and
@@ -61,7 +64,7 @@ FLOATS = (np.float32, np.float64)
 
 #: The extension modules built from ``pyx/`` (``pyx/<stem>.pyx`` -> ``refnet.kernels._<stem>``).
 #: All of them must import for the ``"cython"`` backend; otherwise the NumPy twins run.
-COMPILED_MODULES = ("_activation", "_conv", "_pool", "_stats")
+COMPILED_MODULES = ("_activation", "_conv", "_pool", "_stats", "_stats_winograd", "_winograd4")
 
 
 def _load_compiled() -> ModuleType | None:
@@ -186,9 +189,17 @@ DIRECT_MAX_TAPS = 16
 #: whose inner dimension grows with the image, is faster; measured on 28x28 with 32 filters).
 DIRECT_MAX_PIXELS_WEIGHT = 256
 
-#: Use Winograd for stride-1 3x3 convolutions: F(2x2, 3x3) for the forward pass and the
-#: input gradient, F(3x3, 2x2) for the weight gradient.
+#: Use Winograd for stride-1 3x3 convolutions: F(4x4, 3x3) or F(2x2, 3x3) (see
+#: :data:`WINOGRAD_TILE`) for the forward pass and the input gradient, F(3x3, 2x2) for the
+#: weight gradient.
 WINOGRAD = True
+#: Output tile of the Winograd forward pass and input gradient: 4 for F(4x4, 3x3) (36
+#: multiplications per 16 outputs, 4x fewer than direct; transforms touch 2.25 values per
+#: output), 2 for F(2x2, 3x3) (2.25x fewer, 4 values per output). F(4x4) was 1.1-1.8x
+#: faster on this machine in both dtypes; its rounding error is larger: relative to the
+#: largest output, 4e-6 to 8e-6 in float32 against 2e-7 to 4e-7 for F(2x2) (1e-14 either
+#: way in float64). Set 2 for the more accurate float32 route.
+WINOGRAD_TILE = 4
 #: Smallest number of input and of output channels for which Winograd is used.
 WINOGRAD_MIN_CHANNELS = 8
 
@@ -307,7 +318,9 @@ def conv2d_forward(
     Ho, Wo = _check_geometry(name, H, Wd, kh, kw, s, ph, pw)
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
     with _BlasOneThread():
-        if _use_winograd(kh, kw, s, C, F):
+        if _use_winograd(kh, kw, s, C, F) and WINOGRAD_TILE == 4:
+            _impl.conv2d_forward_winograd4(_c(x), _c(W), _c(b), ph, pw, out)
+        elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_forward_winograd(_c(x), _c(W), _c(b), ph, pw, out)
         elif _use_direct(kh, kw, s, C):
             _impl.conv2d_forward_direct(_c(x), _c(W), _c(b), ph, pw, out)
@@ -343,6 +356,8 @@ def conv2d_backward_input(
     with _BlasOneThread():
         if _use_direct_input(kh, kw, s, C, ph, pw):
             _impl.conv2d_backward_input_direct(_c(dy), _c(W), ph, pw, out)
+        elif _use_winograd(kh, kw, s, F, C) and WINOGRAD_TILE == 4:
+            _impl.conv2d_backward_input_winograd4(_c(dy), _c(W), ph, pw, out)
         elif _use_winograd(kh, kw, s, F, C):
             _impl.conv2d_backward_input_winograd(_c(dy), _c(W), ph, pw, out)
         else:

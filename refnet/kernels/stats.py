@@ -171,9 +171,37 @@ def pattern_stats_conv(
     from . import _BlasOneThread, _impl
 
     with _BlasOneThread():
+        if _use_winograd_stats(kh, kw, s, C, K, x0, xx):
+            _impl.pattern_stats_conv_winograd(
+                np.ascontiguousarray(x), np.ascontiguousarray(Z), np.ascontiguousarray(b),
+                x0, y0, int(ph), int(pw), bool(masked), bool(unmasked), S, ysum,
+            )  # fmt: skip
+            return BatchStats(S, ysum, XX, N * Ho * Wo)
         _impl.pattern_stats_conv(
             np.ascontiguousarray(x), np.ascontiguousarray(Z), np.ascontiguousarray(b),
             x0, y0, int(kh), int(kw), int(s), int(ph), int(pw), bool(masked), bool(unmasked),
             S, ysum, XX,
         )  # fmt: skip
     return BatchStats(S, ysum, XX, N * Ho * Wo)
+
+
+def _use_winograd_stats(
+    kh: int, kw: int, s: int, C: int, K: int, x0: np.ndarray, xx: bool
+) -> bool:
+    """Winograd F(3x3, 2x2) statistics for stride-1 3x3 conv layers (compiled backend).
+
+    Needs enough channels for the transforms to pay off (as for the Winograd conv kernels,
+    :data:`refnet.kernels.WINOGRAD_MIN_CHANNELS`), one shift per input channel (what
+    :class:`refnet.patterns.LayerStats` uses for convs) and no ``X'^T X'``.
+    """
+    from . import WINOGRAD, WINOGRAD_MIN_CHANNELS, _impl, reference
+
+    return (
+        WINOGRAD
+        and _impl is not reference
+        and (kh, kw, s) == (3, 3, 1)
+        and not xx
+        and C >= WINOGRAD_MIN_CHANNELS
+        and K >= WINOGRAD_MIN_CHANNELS
+        and bool(np.all(x0.reshape(C, 9) == x0.reshape(C, 9)[:, :1]))
+    )

@@ -17,28 +17,32 @@ from .conv import (
 )
 from .im2col import col2im, im2col
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .stats import pattern_stats_conv, pattern_stats_dense
+from .stats import pattern_stats_conv, pattern_stats_conv_winograd, pattern_stats_dense
 from .winograd import (
     conv2d_backward_input_winograd,
     conv2d_backward_weight_winograd,
     conv2d_forward_winograd,
 )
+from .winograd4 import conv2d_backward_input_winograd4, conv2d_forward_winograd4
 
 __all__ = [
     "col2im",
     "conv2d_backward_input",
     "conv2d_backward_input_direct",
     "conv2d_backward_input_winograd",
+    "conv2d_backward_input_winograd4",
     "conv2d_backward_weight",
     "conv2d_backward_weight_direct",
     "conv2d_backward_weight_winograd",
     "conv2d_forward",
     "conv2d_forward_direct",
     "conv2d_forward_winograd",
+    "conv2d_forward_winograd4",
     "im2col",
     "maxpool2d_backward",
     "maxpool2d_forward",
     "pattern_stats_conv",
+    "pattern_stats_conv_winograd",
     "pattern_stats_dense",
     "relu_backward",
     "relu_forward",

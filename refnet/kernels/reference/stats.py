@@ -31,6 +31,7 @@ the input dtype; like them, every element of every output is overwritten.
 import numpy as np
 
 from .im2col import im2col, output_size
+from .winograd import conv2d_backward_weight_winograd
 
 
 def _rhs(Z: np.ndarray, b: np.ndarray, y0: np.ndarray, masked: bool, unmasked: bool):
@@ -99,3 +100,44 @@ def pattern_stats_conv(
     X = cols.transpose(0, 2, 1).reshape(N * Ho * Wo, C * kh * kw)  # (N*H'*W', C*kh*kw)
     Zr = Z.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, Z.shape[1])  # (N*H'*W', K)
     pattern_stats_dense(X, Zr, b, x0, y0, masked, unmasked, S, ysum, XX)
+
+
+def pattern_stats_conv_winograd(
+    x: np.ndarray,
+    Z: np.ndarray,
+    b: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
+    ph: int,
+    pw: int,
+    masked: bool,
+    unmasked: bool,
+    S: np.ndarray,
+    ysum: np.ndarray,
+) -> None:
+    r""":func:`pattern_stats_conv` of a stride-1 3x3 conv, as a weight gradient (no ``XX``).
+
+    Read as images ``(N, n_cols, H', W')``, the columns of ``R`` play the part of ``dy``:
+
+    .. math:: S_{(c, i, j),\, r} = \sum_{n, p} x'_{n c}[p + (i, j)]\, R_{n r}[p]
+              = \frac{\partial}{\partial W_{r c i j}} \langle R,\ W * x' \rangle ,
+
+    with ``x'`` the input minus its shift, padded with ``-x0`` (a padded zero minus the
+    shift). So the weight gradient of :mod:`refnet.kernels.reference.winograd`, F(3x3,
+    2x2), computes it. ``x0`` must be one value per input channel (constant over the
+    channel's 9 taps); the compiled twin applies it in the transformed domain, where it
+    only changes component ``(1, 1)``: :math:`B^\top (d - x_{0c} \mathbf{1}\mathbf{1}^\top)
+    B = B^\top d B - 4 x_{0c}\, e_1 e_1^\top`.
+    """
+    N, C, H, W = x.shape
+    K, Ho, Wo = Z.shape[1:]
+    Zr = Z.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, K)  # (N*H'*W', K)
+    R, ysum[...] = _rhs(Zr, b, y0, masked, unmasked)  # (N*H'*W', n_cols), (3, K)
+    R_img = R.reshape(N, Ho, Wo, -1).transpose(0, 3, 1, 2)  # (N, n_cols, H', W')
+    x0_c = x0.reshape(C, 9)[:, 0]  # (C,): one shift per channel
+    xp = np.empty((N, C, H + 2 * ph, W + 2 * pw))  # (N, C, H+2ph, W+2pw): x' padded
+    xp[...] = -x0_c[None, :, None, None]
+    xp[:, :, ph : ph + H, pw : pw + W] = x - x0_c[None, :, None, None]
+    dW = np.empty((R.shape[1], C, 3, 3))  # (n_cols, C, 3, 3)
+    conv2d_backward_weight_winograd(np.ascontiguousarray(R_img), xp, 0, 0, dW)
+    S[...] = dW.reshape(R.shape[1], C * 9).T  # (C*9, n_cols)
