@@ -34,8 +34,9 @@ except ImportError:  # not compiled: only the twin and the wrapper are tested
     _stats = None
 try:
     _stats_winograd = importlib.import_module("refnet.kernels._stats_winograd")
+    _stats_winograd4 = importlib.import_module("refnet.kernels._stats_winograd4")
 except ImportError:
-    _stats_winograd = None
+    _stats_winograd = _stats_winograd4 = None
 compiled_only = pytest.mark.skipif(_stats is None, reason="refnet.kernels._stats not built")
 
 
@@ -133,13 +134,25 @@ def test_conv_kernel_equals_twin(g, seed, dtype, mu, xx):
     assert_rel(out.S, want[0], dtype)
 
 
+#: Winograd statistics kernels: the twins, then the compiled F(3x3, 2x2) and F(3x3, 4x4).
+WINOGRAD_KERNELS = [
+    reference.pattern_stats_conv_winograd,
+    reference.pattern_stats_conv_winograd4,
+] + (
+    [_stats_winograd.pattern_stats_conv_winograd, _stats_winograd4.pattern_stats_conv_winograd4]
+    if _stats_winograd is not None
+    else []
+)
+
+
 @FAST
-@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 13), st.integers(1, 13),
+@given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 19), st.integers(1, 19),
        st.integers(1, 9), st.integers(0, 2), st.integers(0, 2), seeds, dtypes, blocks)  # fmt: skip
 def test_conv_winograd_equals_patch_gemm(N, C, H, W, K, ph, pw, seed, dtype, mu):
-    """Winograd F(3x3, 2x2) statistics of a stride-1 3x3 conv (twin and compiled kernel)
-    equal the patch GEMM on odd and even sizes (partial edge tiles), paddings 0-2 and
-    offset data (the per-channel shift is applied in the transformed domain)."""
+    """Winograd F(3x3, 2x2) and F(3x3, 4x4) statistics of a stride-1 3x3 conv (twins and
+    compiled kernels) equal the patch GEMM on sizes that are and are not whole tiles
+    (partial edge tiles), paddings 0-2 and offset data (the per-channel shift is applied in
+    the transformed domain)."""
     assume(H + 2 * ph >= 3 and W + 2 * pw >= 3)
     rng = np.random.default_rng(seed)
     Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
@@ -149,16 +162,32 @@ def test_conv_winograd_equals_patch_gemm(N, C, H, W, K, ph, pw, seed, dtype, mu)
     x0, y0 = np.repeat(rng.normal(size=C) + 3.0, 9), rng.normal(size=K)
     want = run(reference.pattern_stats_conv, x, Z, b, x0, y0, 3, 3, 1, ph, pw, D=9 * C, K=K,
                masked=mu[0], unmasked=mu[1], xx=False)[:2]  # fmt: skip
-    impls = [reference] + ([_stats_winograd] if _stats_winograd is not None else [])
-    for impl in impls:
+    for kernel in WINOGRAD_KERNELS:
 
-        def winograd(*args, impl=impl):
-            impl.pattern_stats_conv_winograd(*args[:-1])  # no XX argument
+        def winograd(*args, kernel=kernel):
+            kernel(*args[:-1])  # no XX argument
 
         S, ysum, _ = run(winograd, x, Z, b, x0, y0, ph, pw, D=9 * C, K=K, masked=mu[0],
                          unmasked=mu[1], xx=False)  # fmt: skip
         assert_rel(S, want[0], dtype)
         assert_rel(ysum, want[1], dtype)
+
+
+@compiled_only
+def test_conv_winograd_many_blocks_and_threads():
+    """Images spanning several blocks of tiles per thread, both tile sizes, float32."""
+    rng = np.random.default_rng(1)
+    x = rng.random((9, 8, 45, 38), dtype=np.float32)
+    conv = refnet.Conv2D.create(8, 16, 3, padding=1, seed=0, dtype=np.float32)
+    Z = conv(x)
+    x0, y0 = np.repeat(np.full(8, 0.5), 9), np.zeros(16)
+    want = run(reference.pattern_stats_conv, x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, D=72, K=16,
+               masked=True, unmasked=True, xx=False)[:2]  # fmt: skip
+    for kernel in WINOGRAD_KERNELS[2:]:
+        S, ysum, _ = run(lambda *a, k=kernel: k(*a[:-1]), x, Z, conv.b, x0, y0, 1, 1, D=72,
+                         K=16, masked=True, unmasked=True, xx=False)  # fmt: skip
+        assert_rel(S, want[0], np.float32)
+        assert_rel(ysum, want[1], np.float32)
 
 
 def test_conv_winograd_dispatch():

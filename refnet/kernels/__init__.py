@@ -64,7 +64,15 @@ FLOATS = (np.float32, np.float64)
 
 #: The extension modules built from ``pyx/`` (``pyx/<stem>.pyx`` -> ``refnet.kernels._<stem>``).
 #: All of them must import for the ``"cython"`` backend; otherwise the NumPy twins run.
-COMPILED_MODULES = ("_activation", "_conv", "_pool", "_stats", "_stats_winograd", "_winograd4")
+COMPILED_MODULES = (
+    "_activation",
+    "_conv",
+    "_pool",
+    "_stats",
+    "_stats_winograd",
+    "_stats_winograd4",
+    "_winograd4",
+)
 
 
 def _load_compiled() -> ModuleType | None:

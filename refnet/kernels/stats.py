@@ -168,11 +168,16 @@ def pattern_stats_conv(
     D = C * kh * kw
     x0, y0 = _shifts(name, x0, y0, D, K)
     S, ysum, XX = _outputs(D, K, masked, unmasked, xx)
-    from . import _BlasOneThread, _impl
+    from . import WINOGRAD_TILE, _BlasOneThread, _impl
 
     with _BlasOneThread():
         if _use_winograd_stats(kh, kw, s, C, K, x0, xx):
-            _impl.pattern_stats_conv_winograd(
+            winograd = (
+                _impl.pattern_stats_conv_winograd4
+                if WINOGRAD_TILE == 4
+                else _impl.pattern_stats_conv_winograd
+            )
+            winograd(
                 np.ascontiguousarray(x), np.ascontiguousarray(Z), np.ascontiguousarray(b),
                 x0, y0, int(ph), int(pw), bool(masked), bool(unmasked), S, ysum,
             )  # fmt: skip

@@ -17,7 +17,12 @@ from .conv import (
 )
 from .im2col import col2im, im2col
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .stats import pattern_stats_conv, pattern_stats_conv_winograd, pattern_stats_dense
+from .stats import (
+    pattern_stats_conv,
+    pattern_stats_conv_winograd,
+    pattern_stats_conv_winograd4,
+    pattern_stats_dense,
+)
 from .winograd import (
     conv2d_backward_input_winograd,
     conv2d_backward_weight_winograd,
@@ -43,6 +48,7 @@ __all__ = [
     "maxpool2d_forward",
     "pattern_stats_conv",
     "pattern_stats_conv_winograd",
+    "pattern_stats_conv_winograd4",
     "pattern_stats_dense",
     "relu_backward",
     "relu_forward",
