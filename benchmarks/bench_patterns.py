@@ -6,7 +6,9 @@ Prints, in one run:
 2. the accumulation kernel (``refnet.kernels.stats``) on dense rows (n=100000, D=576 and
    1152, K=64) and on conv patches (3x3, pad 1) of the foundation issue's shapes: GFLOP/s
    counted as the statistics GEMMs ``2 n D n_cols`` (``n_cols = 2K`` for ``a_+``; ``3K+1``
-   with ``a_-``) and the fraction of the GEMM rate;
+   with ``a_-``) and the fraction of the GEMM rate; conv layers by the patch GEMM and, where
+   refnet uses it (stride-1 3x3, >= 8 channels), by Winograd, whose rate is "effective":
+   the patch GEMM's flop count over Winograd's time;
 3. ``fit_patterns`` on the digits CNN: seconds per 10k images, and peak traced memory in
    subprocesses for N = 2k, 8k, 32k memory-mapped images (flat in N);
 4. the peer anchor: Conv(3->32)-ReLU-Conv(32->64)-ReLU-MaxPool2-Flatten-Dense(16384->10),
@@ -38,7 +40,12 @@ from _timing import CONV_SHAPES, best_time, gemm_rate  # noqa: E402
 
 import refnet  # noqa: E402
 from refnet import kernels  # noqa: E402
-from refnet.kernels.stats import n_columns, pattern_stats_conv, pattern_stats_dense  # noqa: E402
+from refnet.kernels.stats import (  # noqa: E402
+    _use_winograd_stats,
+    n_columns,
+    pattern_stats_conv,
+    pattern_stats_dense,
+)
 
 
 def bench_kernel(rates: dict, dtypes, repeats: int, quick: bool) -> None:
@@ -67,12 +74,17 @@ def bench_kernel(rates: dict, dtypes, repeats: int, quick: bool) -> None:
             Z = rng.standard_normal((N, F, H, W), dtype=np.float32).astype(dtype)
             b, x0, y0 = np.zeros(F, dtype), np.zeros(C * 9), np.zeros(F)
             args = (x, Z, b, x0, y0, 3, 3, 1, 1, 1, True, False)
-            t = best_time(lambda a=args: pattern_stats_conv(*a), repeats)
-            g = 2 * N * H * W * C * 9 * 2 * F / t / 1e9
-            print(
-                f"  conv  {name} (N{N},C{C},{H}x{W},F{F}) D={C * 9:4d}: {g:7.1f} GFLOP/s "
-                f"= {g / rates[name]:.2f} of {name} GEMM"
-            )
+            routes = (False, True) if _use_winograd_stats(3, 3, 1, C, F, x0, False) else (False,)
+            for winograd in routes:
+                kernels.WINOGRAD = winograd  # the patch GEMM, then the default route
+                t = best_time(lambda a=args: pattern_stats_conv(*a), repeats)
+                g = 2 * N * H * W * C * 9 * 2 * F / t / 1e9
+                route = "Winograd, effective" if winograd else "patch GEMM"
+                print(
+                    f"  conv  {name} (N{N},C{C},{H}x{W},F{F}) D={C * 9:4d} {route:19s}: "
+                    f"{g:7.1f} GFLOP/s = {g / rates[name]:.2f} of {name} GEMM"
+                )
+            kernels.WINOGRAD = True
 
 
 def peer_anchor(repeats: int, quick: bool) -> None:
