@@ -20,7 +20,10 @@ of F(4x4, 3x3) (``pyx/winograd4.pyx``), the transposition principle gives
 The per-channel shift enters the transformed tile only at component ``(1, 1)``:
 ``B^T 1 = (0, -6, 0, 0, 0, 0)``, so ``B^T (d - x0_c 1 1^T) B = B^T d B - 36 x0_c e_1 e_1^T``.
 Blocks of tiles, threads, float32 GEMMs with float64 sums and BLAS as in
-``pyx/stats_winograd.pyx``. NumPy twin: ``refnet/kernels/reference/stats.py``.
+``pyx/stats_winograd.pyx``. The right-hand side (``M``, ``M Y'``, ``Y'`` from ``Z`` and
+their transforms) is vectorised C: four pixels or four tiles per vector, the mask from a
+vector comparison (a branch per pixel cost more than the GEMMs). NumPy twin:
+``refnet/kernels/reference/stats.py``.
 """
 
 import numpy as np
@@ -48,6 +51,10 @@ cdef enum:
 cdef extern from *:
     """
     #define W4_RHS_LD (4 * W4_CHUNK)
+    typedef float w4_vf4 __attribute__((vector_size(16)));
+    typedef double w4_vd4 __attribute__((vector_size(32)));
+    typedef int w4_vi4 __attribute__((vector_size(16)));
+    typedef long long w4_vl4 __attribute__((vector_size(32)));
     /* Rows q[a] = (A r)[a] of the four pixel rows r[0..3] (columns j < n). */
     #define W4_AROWS(T, ATTR, NAME)                                                    \
     ATTR static inline void NAME(const T* restrict r, int n, T* restrict q)            \
@@ -64,11 +71,15 @@ cdef extern from *:
             q[5 * W4_RHS_LD + j] = d;                                                  \
         }                                                                              \
     }
-    /* D[(6 a + b) es + i] = (A r_i A^T)[a, b] from the rows q of A r (tiles i < L). */
-    #define W4_ACOLS(T, ATTR, NAME)                                                    \
+    /* D[(6 a + b) es + i] = (A r_i A^T)[a, b] from the rows q of A r (tiles i < L).
+       Four tiles at a time: their 16 values are loaded as four vectors (one per tile)
+       and transposed, so that vector k holds column k of the four tiles. */
+    #define W4_ACOLS(T, V, MASK, ATTR, NAME)                                           \
     ATTR static inline void NAME(const T* restrict q, int L, T* D, long es)            \
     {                                                                                  \
         int a, i;                                                                      \
+        const MASK lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};                               \
+        const MASK l2 = {0, 1, 4, 5}, h2 = {2, 3, 6, 7};                               \
         for (a = 0; a < 6; a++) {                                                      \
             const T* restrict qa = q + a * W4_RHS_LD;                                  \
             T* restrict d0 = D + 6 * a * es;                                           \
@@ -77,7 +88,30 @@ cdef extern from *:
             T* restrict d3 = d0 + 3 * es;                                              \
             T* restrict d4 = d0 + 4 * es;                                              \
             T* restrict d5 = d0 + 5 * es;                                              \
-            for (i = 0; i < L; i++) {                                                  \
+            for (i = 0; i + 4 <= L; i += 4) {                                          \
+                V v0, v1, v2, v3, t0, t1, t2, t3, w, x, y, z;                          \
+                __builtin_memcpy(&v0, qa + 4 * i, sizeof(V));                          \
+                __builtin_memcpy(&v1, qa + 4 * i + 4, sizeof(V));                      \
+                __builtin_memcpy(&v2, qa + 4 * i + 8, sizeof(V));                      \
+                __builtin_memcpy(&v3, qa + 4 * i + 12, sizeof(V));                     \
+                t0 = __builtin_shuffle(v0, v1, lo);                                    \
+                t1 = __builtin_shuffle(v0, v1, hi);                                    \
+                t2 = __builtin_shuffle(v2, v3, lo);                                    \
+                t3 = __builtin_shuffle(v2, v3, hi);                                    \
+                w = __builtin_shuffle(t0, t2, l2);                                     \
+                x = __builtin_shuffle(t0, t2, h2);                                     \
+                y = __builtin_shuffle(t1, t3, l2);                                     \
+                z = __builtin_shuffle(t1, t3, h2);                                     \
+                V e0 = w, e1 = w + x + y + z, e2 = w - x + y - z;                      \
+                V e3 = w + 2 * x + 4 * y + 8 * z, e4 = w - 2 * x + 4 * y - 8 * z;      \
+                __builtin_memcpy(d0 + i, &e0, sizeof(V));                              \
+                __builtin_memcpy(d1 + i, &e1, sizeof(V));                              \
+                __builtin_memcpy(d2 + i, &e2, sizeof(V));                              \
+                __builtin_memcpy(d3 + i, &e3, sizeof(V));                              \
+                __builtin_memcpy(d4 + i, &e4, sizeof(V));                              \
+                __builtin_memcpy(d5 + i, &z, sizeof(V));                               \
+            }                                                                          \
+            for (; i < L; i++) {                                                       \
                 T w = qa[4 * i], x = qa[4 * i + 1], y = qa[4 * i + 2];                 \
                 T z = qa[4 * i + 3];                                                   \
                 d0[i] = w;                                                             \
@@ -91,49 +125,71 @@ cdef extern from *:
     }
     /* One neuron, one segment of L tiles: pixel rows z[0..3] (NULL past the image) with
        w real columns; c = b + y0. Rows of M, M Y', Y' (0 past the image) go to s, their
-       sums to sums[0..2]; each wanted column (Dm, Dmy, Dy not NULL) is transformed. */
-    #define W4_RHS(T, ATTR, NAME)                                                      \
+       sums to sums[0..2]; each wanted column (Dm, Dmy, Dy not NULL) is transformed.
+       Y' = (z - c_hi) - c_lo with c = c_hi + c_lo split into two T: for float input the
+       first difference is exact when z is near c, so Y' keeps the accuracy of the double
+       difference without leaving T (and the loop vectorises; sums are added in double
+       vectors of four). */
+    #define W4_RHS(T, V, MASK, ATTR, NAME)                                             \
     W4_AROWS(T, ATTR, NAME##_arows)                                                    \
-    W4_ACOLS(T, ATTR, NAME##_acols)                                                    \
+    W4_ACOLS(T, V, MASK, ATTR, NAME##_acols)                                           \
     ATTR static void NAME(const T* const* z, int w, int L, double c, T* Dm, T* Dmy,    \
                           T* Dy, long es, T* restrict s, double* sums)                 \
     {                                                                                  \
         int r, j, n = 4 * L;                                                           \
+        const T c_hi = (T)c, c_lo = (T)(c - (double)c_hi);                             \
         T* restrict m = s;                                                             \
         T* restrict my = s + 4 * W4_RHS_LD;                                            \
         T* restrict y = s + 8 * W4_RHS_LD;                                             \
         T* restrict q = s + 12 * W4_RHS_LD;                                            \
-        double sm = 0, smy = 0, sy = 0;                                                \
+        w4_vd4 sm = {0}, smy = {0}, sy = {0};                                          \
         for (r = 0; r < 4; r++) {                                                      \
             const T* restrict zr = z[r];                                               \
             T* restrict mr = m + r * W4_RHS_LD;                                        \
             T* restrict myr = my + r * W4_RHS_LD;                                      \
             T* restrict yr = y + r * W4_RHS_LD;                                        \
             int wr = zr ? w : 0;                                                       \
-            for (j = 0; j < wr; j++) {                                                 \
-                double yv = (double)zr[j] - c;                                         \
-                double mv = zr[j] > 0 ? 1.0 : 0.0;                                     \
-                mr[j] = (T)mv;                                                         \
-                myr[j] = (T)(mv * yv);                                                 \
-                yr[j] = (T)yv;                                                         \
-                sm += mv;                                                              \
-                smy += mv * yv;                                                        \
-                sy += yv;                                                              \
+            for (j = 0; j + 4 <= wr; j += 4) {  /* four pixels, no branch */           \
+                V zv, yv, mv;                                                          \
+                __builtin_memcpy(&zv, zr + j, sizeof(V));                              \
+                yv = (zv - c_hi) - c_lo;                                               \
+                mv = __builtin_convertvector(-(zv > 0), V);  /* 1 where z > 0 */       \
+                __builtin_memcpy(mr + j, &mv, sizeof(V));                              \
+                mv *= yv;                                                              \
+                __builtin_memcpy(myr + j, &mv, sizeof(V));                             \
+                __builtin_memcpy(yr + j, &yv, sizeof(V));                              \
+            }                                                                          \
+            for (; j < wr; j++) {                                                      \
+                T zv = zr[j];                                                          \
+                T yv = (zv - c_hi) - c_lo;                                             \
+                T mv = zv > 0 ? (T)1 : (T)0;                                           \
+                mr[j] = mv;                                                            \
+                myr[j] = mv * yv;                                                      \
+                yr[j] = yv;                                                            \
             }                                                                          \
             for (j = wr; j < n; j++)                                                   \
                 mr[j] = myr[j] = yr[j] = 0;                                            \
+            for (j = 0; j < n; j += 4) {  /* n is a multiple of 4; zeros add nothing */ \
+                V a, b, d;                                                             \
+                __builtin_memcpy(&a, mr + j, sizeof(V));                               \
+                __builtin_memcpy(&b, myr + j, sizeof(V));                              \
+                __builtin_memcpy(&d, yr + j, sizeof(V));                               \
+                sm += __builtin_convertvector(a, w4_vd4);                              \
+                smy += __builtin_convertvector(b, w4_vd4);                             \
+                sy += __builtin_convertvector(d, w4_vd4);                              \
+            }                                                                          \
         }                                                                              \
-        sums[0] += sm;                                                                 \
-        sums[1] += smy;                                                                \
-        sums[2] += sy;                                                                 \
+        sums[0] += (sm[0] + sm[1]) + (sm[2] + sm[3]);                                  \
+        sums[1] += (smy[0] + smy[1]) + (smy[2] + smy[3]);                              \
+        sums[2] += (sy[0] + sy[1]) + (sy[2] + sy[3]);                                  \
         if (Dm) { NAME##_arows(m, n, q); NAME##_acols(q, L, Dm, es); }                 \
         if (Dmy) { NAME##_arows(my, n, q); NAME##_acols(q, L, Dmy, es); }              \
         if (Dy) { NAME##_arows(y, n, q); NAME##_acols(q, L, Dy, es); }                 \
     }
-    W4_RHS(float, W4_AVX2, w4_rhs_f_avx2)
-    W4_RHS(double, W4_AVX2, w4_rhs_d_avx2)
-    W4_RHS(float, , w4_rhs_f_base)
-    W4_RHS(double, , w4_rhs_d_base)
+    W4_RHS(float, w4_vf4, w4_vi4, W4_AVX2, w4_rhs_f_avx2)
+    W4_RHS(double, w4_vd4, w4_vl4, W4_AVX2, w4_rhs_d_avx2)
+    W4_RHS(float, w4_vf4, w4_vi4, , w4_rhs_f_base)
+    W4_RHS(double, w4_vd4, w4_vl4, , w4_rhs_d_base)
     #define W4_DISPATCH_RHS(T, NAME)                                                   \
     static void NAME(const T* const* z, int w, int L, double c, T* Dm, T* Dmy, T* Dy,  \
                      long es, T* s, double* sums) {                                    \
