@@ -196,15 +196,16 @@ def _use_winograd_stats(
     """Winograd statistics for stride-1 3x3 conv layers (compiled backend).
 
     F(3x3, 4x4) (:data:`refnet.kernels.WINOGRAD_TILE` ``= 4``, the default) was faster than
-    the patch GEMM on every layer measured on this machine, from one input channel and 8
-    neurons on 8x8 images to (C32, K64) on 32x32 (one thread: 2.3x there); F(3x3, 2x2)
-    needs :data:`refnet.kernels.WINOGRAD_MIN_CHANNELS` channels to pay off. Either needs
+    the patch GEMM on the layers with two or more input channels measured on this machine,
+    from (C3, K8) to (C32, K64) on 32x32 images (one thread: 2.3x there) and (C8, K16) on
+    8x8; with one channel the patch GEMM (9 taps) is as fast or faster on small images.
+    F(3x3, 2x2) needs :data:`refnet.kernels.WINOGRAD_MIN_CHANNELS` channels. Either needs
     one shift per input channel (what :class:`refnet.patterns.LayerStats` uses for convs)
     and no ``X'^T X'``.
     """
     from . import WINOGRAD, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE, _impl, reference
 
-    enough = WINOGRAD_TILE == 4 or min(C, K) >= WINOGRAD_MIN_CHANNELS
+    enough = C >= 2 if WINOGRAD_TILE == 4 else min(C, K) >= WINOGRAD_MIN_CHANNELS
     return (
         WINOGRAD
         and _impl is not reference
