@@ -40,7 +40,7 @@ from threads cimport n_threads, refnet_max_threads
 
 #: Bytes of shifted input rows per chunk (per thread); a chunk also holds >= 1 sample.
 CHUNK_BYTES = 1 << 21
-cdef Py_ssize_t MIN_ROWS = 256
+cdef Py_ssize_t MIN_ROWS = 32
 cdef Py_ssize_t MAX_ROWS = 8192
 #: ``M`` for ``z > 0`` false / true, read by index so the compiler emits no branch.
 cdef double MASK_VALUE[2]
@@ -54,7 +54,8 @@ def max_threads():
 
 
 cdef Py_ssize_t _chunk_rows(Py_ssize_t D, Py_ssize_t itemsize):
-    """Rows per chunk: ``CHUNK_BYTES`` of shifted rows, clipped to [256, 8192]."""
+    """Rows per chunk: ``CHUNK_BYTES`` of shifted rows, clipped to [32, 8192] (wide dense
+    layers, e.g. D = 16384, get chunks of 32 rows, so both threads work on a batch)."""
     cdef Py_ssize_t rows = CHUNK_BYTES // max(D * itemsize, 1)
     return max(MIN_ROWS, min(MAX_ROWS, rows))
 
