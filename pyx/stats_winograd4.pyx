@@ -370,3 +370,27 @@ def pattern_stats_conv_winograd4(
         for i in range(3 * K):
             ysum[i // K, i % K] = y_part[0, i]
         _output_transform4(&Macc[0, 0], nc, C, &S[0, 0])
+
+
+def conv2d_backward_weight_winograd4(
+    const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
+    const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
+    int ph, int pw,
+    floating[:, :, :, ::1] out,  # OUT (F, C, 3, 3)
+):
+    """Stride-1 3x3 weight gradient by Winograd F(3x3, 4x4), float64 sums across blocks.
+
+    It is the statistic above with ``dy`` as ``Z``: the unmasked columns ``[1, Y']`` with
+    zero bias and shifts are ``[1, dy]``, so ``S = X^T [1, dy]`` holds the gradient
+    ``dW[f, c, i, j] = S[(c, i, j), 1 + f]`` next to one column of patch sums (the cost of
+    one more output channel).
+    """
+    cdef int F = dy.shape[1], C = x.shape[1]
+    dtype = np.float32 if floating is float else np.float64
+    S = np.empty((C * 9, F + 1))  # (C*9, 1 + F)
+    ysum = np.empty((3, max(F, 1)))  # (3, F)
+    if F == 0 or C == 0:
+        return
+    pattern_stats_conv_winograd4(x, dy, np.zeros(F, dtype=dtype), np.zeros(C * 9), np.zeros(F),
+                                 ph, pw, False, True, S, ysum)
+    np.asarray(out)[...] = S[:, 1:].T.reshape(F, C, 3, 3)  # (F, C, 3, 3)

@@ -1,4 +1,5 @@
-"""Winograd F(4x4, 3x3) against the direct (im2col) convolution.
+"""Winograd F(4x4, 3x3) (and F(3x3, 4x4) for the weight gradient) against the direct
+(im2col) convolution.
 
 Three tiers on geometry hypothesis builds (3x3 kernel, stride 1, padding 0-2 per axis,
 H and W 1-13, odd and even output sizes, edge tiles cut by the image border): the
@@ -215,3 +216,36 @@ def test_adjoint_identity_compiled_float64():
     mod = _compiled()
     gap = _adjoint_gap(mod.conv2d_forward_winograd4, mod.conv2d_backward_input_winograd4, 3)
     assert gap < 1e-12
+
+
+def _weight_gradient(impl, dy, x, F, ph, pw):
+    out = np.full((F, x.shape[1], 3, 3), np.nan, x.dtype)
+    impl(dy, x, ph, pw, out)
+    return out
+
+
+def _direct_weight_gradient(dy, x, F, ph, pw):
+    out = np.empty((F, x.shape[1], 3, 3))
+    reference.conv2d_backward_weight(dy, x, 1, ph, pw, out)
+    return out
+
+
+@FAST
+@given(geom=geometries(), dtype=st.sampled_from([np.float32, np.float64]), seed=seeds)
+def test_weight_gradient_twin_and_compiled_match_direct(geom, dtype, seed):
+    """F(3x3, 4x4) weight gradient (the transpose of the forward pass): the twin, and the
+    compiled kernel (the statistics kernel with dy as its right-hand side), equal the
+    direct weight gradient on every geometry, edge tiles included."""
+    x, _, _, dy = _data(geom, dtype, seed)
+    F, ph, pw = geom[2], geom[5], geom[6]
+    expected = _direct_weight_gradient(*_f64(dy, x), F, ph, pw)
+    twin = _weight_gradient(winograd4.conv2d_backward_weight_winograd4, dy, x, F, ph, pw)
+    assert twin.dtype == dtype
+    assert _rel_err(twin, expected) < TOL[np.dtype(dtype)]
+    if kernels.backend() == "cython":
+        compiled = kernels._impl.conv2d_backward_weight_winograd4
+        out = _weight_gradient(compiled, dy, x, F, ph, pw)
+        assert out.dtype == dtype
+        assert _rel_err(out, expected) < TOL[np.dtype(dtype)]
+        dispatched = kernels.conv2d_backward_weight(dy, x, (F, x.shape[1], 3, 3), 1, ph, pw)
+        assert _rel_err(dispatched, expected) < TOL[np.dtype(dtype)]

@@ -398,7 +398,9 @@ def conv2d_backward_weight(
         )
     out = np.empty((F, C, kh, kw), dtype=x.dtype)
     with _BlasOneThread():
-        if _use_winograd(kh, kw, s, C, F):
+        if _use_winograd(kh, kw, s, C, F) and WINOGRAD_TILE == 4:
+            _impl.conv2d_backward_weight_winograd4(_c(dy), _c(x), ph, pw, out)
+        elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_backward_weight_winograd(_c(dy), _c(x), ph, pw, out)
         elif _use_direct(kh, kw, s, C) and Ho * Wo <= DIRECT_MAX_PIXELS_WEIGHT:
             _impl.conv2d_backward_weight_direct(_c(dy), _c(x), ph, pw, out)

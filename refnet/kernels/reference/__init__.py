@@ -28,7 +28,11 @@ from .winograd import (
     conv2d_backward_weight_winograd,
     conv2d_forward_winograd,
 )
-from .winograd4 import conv2d_backward_input_winograd4, conv2d_forward_winograd4
+from .winograd4 import (
+    conv2d_backward_input_winograd4,
+    conv2d_backward_weight_winograd4,
+    conv2d_forward_winograd4,
+)
 
 __all__ = [
     "col2im",
@@ -39,6 +43,7 @@ __all__ = [
     "conv2d_backward_weight",
     "conv2d_backward_weight_direct",
     "conv2d_backward_weight_winograd",
+    "conv2d_backward_weight_winograd4",
     "conv2d_forward",
     "conv2d_forward_direct",
     "conv2d_forward_winograd",

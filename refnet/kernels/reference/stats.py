@@ -32,9 +32,7 @@ import numpy as np
 
 from .im2col import im2col, output_size
 from .winograd import conv2d_backward_weight_winograd
-from .winograd4 import A_T as A_T4
-from .winograd4 import B_T as B_T4
-from .winograd4 import G as G4
+from .winograd4 import conv2d_backward_weight_winograd4
 
 
 def _rhs(Z: np.ndarray, b: np.ndarray, y0: np.ndarray, masked: bool, unmasked: bool):
@@ -137,12 +135,8 @@ def pattern_stats_conv_winograd(
     Zr = Z.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, K)  # (N*H'*W', K)
     R, ysum[...] = _rhs(Zr, b, y0, masked, unmasked)  # (N*H'*W', n_cols), (3, K)
     R_img = R.reshape(N, Ho, Wo, -1).transpose(0, 3, 1, 2)  # (N, n_cols, H', W')
-    x0_c = x0.reshape(C, 9)[:, 0]  # (C,): one shift per channel
-    xp = np.empty((N, C, H + 2 * ph, W + 2 * pw))  # (N, C, H+2ph, W+2pw): x' padded
-    xp[...] = -x0_c[None, :, None, None]
-    xp[:, :, ph : ph + H, pw : pw + W] = x - x0_c[None, :, None, None]
     dW = np.empty((R.shape[1], C, 3, 3))  # (n_cols, C, 3, 3)
-    conv2d_backward_weight_winograd(np.ascontiguousarray(R_img), xp, 0, 0, dW)
+    conv2d_backward_weight_winograd(np.ascontiguousarray(R_img), _shifted(x, x0, ph, pw), 0, 0, dW)
     S[...] = dW.reshape(R.shape[1], C * 9).T  # (C*9, n_cols)
 
 
@@ -161,36 +155,34 @@ def pattern_stats_conv_winograd4(
 ) -> None:
     r""":func:`pattern_stats_conv_winograd` by Winograd F(3x3, 4x4): 4x4 tiles of ``R``.
 
-    The weight gradient of F(4x4, 3x3) (:mod:`refnet.kernels.reference.winograd4`) by the
-    transposition principle: for the 6x6 input tiles ``d`` and the 4x4 tiles ``r`` of
-    the columns of ``R`` (zero past the image),
+    The same weight gradient, by :func:`refnet.kernels.reference.winograd4.
+    conv2d_backward_weight_winograd4`: the 4x4 tiles ``r`` of the columns of ``R`` against
+    the 6x6 tiles ``d'`` of the shifted input,
 
     .. math:: S_{\cdot c,\, r} = \sum_{\text{tiles}} G^\top \big[ (A\, r\, A^\top) \odot
-              (B^\top d'_c B) \big] G, \qquad d' = d - x_{0c}\,\mathbf 1 \mathbf 1^\top ,
+              (B^\top d'_c B) \big] G .
 
-    where ``d'`` is the tile of the input minus its shift, padded with ``-x0``.
+    The compiled twin applies the shift in the transformed domain, where it only changes
+    component ``(1, 1)``: :math:`B^\top \mathbf 1 = (0, -6, 0, 0, 0, 0)`, so
+    :math:`B^\top (d - x_{0c} \mathbf 1 \mathbf 1^\top) B = B^\top d B - 36 x_{0c} e_1 e_1^\top`.
     """
     N, C, H, W = x.shape
     K, Ho, Wo = Z.shape[1:]
-    th, tw = (Ho + 3) // 4, (Wo + 3) // 4  # tiles per column and row
     Zr = Z.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, K)  # (N*H'*W', K)
     R, ysum[...] = _rhs(Zr, b, y0, masked, unmasked)  # (N*H'*W', n_cols), (3, K)
-    nc = R.shape[1]
-    Rp = np.zeros((N, nc, 4 * th, 4 * tw))  # (N, n_cols, 4th, 4tw): R, zero past the image
-    Rp[:, :, :Ho, :Wo] = R.reshape(N, Ho, Wo, nc).transpose(0, 3, 1, 2)
-    r = Rp.reshape(N, nc, th, 4, tw, 4).transpose(0, 1, 2, 4, 3, 5)  # (N, nc, th, tw, 4, 4)
+    R_img = R.reshape(N, Ho, Wo, -1).transpose(0, 3, 1, 2)  # (N, n_cols, H', W')
+    dW = np.empty((R.shape[1], C, 3, 3))  # (n_cols, C, 3, 3)
+    conv2d_backward_weight_winograd4(
+        np.ascontiguousarray(R_img), _shifted(x, x0, ph, pw), 0, 0, dW
+    )
+    S[...] = dW.reshape(R.shape[1], C * 9).T  # (C*9, n_cols)
+
+
+def _shifted(x: np.ndarray, x0: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """``x - x0`` (one shift per channel) padded with ``-x0``, float64: (N, C, H+2ph, W+2pw)."""
+    N, C, H, W = x.shape
     x0_c = x0.reshape(C, 9)[:, 0]  # (C,): one shift per channel
-    xp = np.empty((N, C, 4 * th + 2, 4 * tw + 2))  # x - x0, padded with -x0, whole tiles
+    xp = np.empty((N, C, H + 2 * ph, W + 2 * pw))  # (N, C, H+2ph, W+2pw)
     xp[...] = -x0_c[None, :, None, None]
-    h_hi, w_hi = min(H, 4 * th + 2 - ph), min(W, 4 * tw + 2 - pw)
-    xp[:, :, ph : ph + h_hi, pw : pw + w_hi] = x[:, :, :h_hi, :w_hi] - x0_c[None, :, None, None]
-    d = np.empty((N, C, th, tw, 6, 6))  # (N, C, th, tw, 6, 6): input tiles
-    for i in range(6):
-        for j in range(6):
-            d[..., i, j] = xp[:, :, i : i + 4 * th : 4, j : j + 4 * tw : 4]
-    A = A_T4.T  # (6, 4)
-    V = np.einsum("ai,nctsij,bj->abcnts", B_T4, d, B_T4)  # (6, 6, C, N, th, tw): B^T d B
-    D = np.einsum("ai,nrtsij,bj->abrnts", A, r, A)  # (6, 6, nc, N, th, tw): A r A^T
-    T = N * th * tw
-    M = np.matmul(D.reshape(6, 6, nc, T), V.reshape(6, 6, C, T).swapaxes(2, 3))  # (6,6,nc,C)
-    S[...] = np.einsum("ai,abrc,bj->cijr", G4, M, G4).reshape(C * 9, nc)  # (C*9, n_cols)
+    xp[:, :, ph : ph + H, pw : pw + W] = x - x0_c[None, :, None, None]
+    return xp
