@@ -12,6 +12,8 @@ scratch buffers and calls BLAS (``scipy.linalg.cython_blas``) on them; BLAS must
 run single-threaded during these calls, which the wrappers arrange with threadpoolctl.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
@@ -311,15 +313,17 @@ def conv2d_backward_weight(
 
 # --------------------------------------------------------------------------- direct conv
 #
-# For tiny patches (K = C kh kw of a few taps, e.g. one input channel) the im2col GEMMs are
-# too thin for BLAS. The direct kernels work on a zero-padded copy xp (C, Hp, Wp) of one
-# sample: at stride 1, y[f, oh, ow] = b[f] + sum_{c,i,j} W[f,c,i,j] xp[c, oh+i, ow+j], so a
-# vector of outputs along a row is a sum of K shifted (contiguous, unaligned) vector loads
-# of xp, each scaled by one weight; the forward keeps 4 channels x 2 vectors in registers
-# over all K taps. The weight gradient is the same sum read the other way (one inner
-# product per tap). The C below (GCC vector extensions) is compiled twice, for AVX2+FMA
-# (__attribute__((target))) and for the baseline target, and refnet_use_avx2() picks one
-# at run time with __builtin_cpu_supports; elsewhere (no x86-64 GCC) only the baseline.
+# For small patches (K = C kh kw of a few dozen taps, e.g. 3 input channels) the im2col
+# GEMMs are too thin for BLAS. The direct kernels work on a zero-padded copy xp (C, Hp, Wp)
+# of one sample: at stride 1, y[f, oh, ow] = b[f] + sum_{c,i,j} W[f,c,i,j] xp[c, oh+i, ow+j],
+# so a vector of outputs along a row is a sum of K shifted (contiguous, unaligned) vector
+# loads of xp, each scaled by one weight; the forward keeps a register block of CB output
+# channels x VB vectors (3 x 4 on AVX2, so 3-channel input gradients waste no FMA) over all
+# K taps, and a single output channel of a 3-row kernel in column blocks of 8 rows. The
+# weight gradient is the same sum read the other way (one inner product per tap). The C
+# below (GCC vector extensions) is compiled twice, for AVX2+FMA (__attribute__((target)))
+# and for the baseline target, and refnet_use_avx2() picks one at run time with
+# __builtin_cpu_supports; elsewhere (no x86-64 GCC) only the baseline.
 
 cdef extern from *:
     """
@@ -335,76 +339,108 @@ cdef extern from *:
     typedef double refnet_vd4 __attribute__((vector_size(32)));
     typedef float refnet_vf4 __attribute__((vector_size(16)));
     typedef double refnet_vd2 __attribute__((vector_size(16)));
-    /* Store the vectors of channel b at outputs (oa, wa) and (ob, wb) if b < nf. */
-    #define REFNET_STORE(b, s, t)                                                      \
-        if (b < nf) {                                                                  \
-            __builtin_memcpy(y + (long)b * Ho * Wo + oa * Wo + wa, &s, sizeof(s));     \
-            __builtin_memcpy(y + (long)b * Ho * Wo + ob * Wo + wb, &t, sizeof(t));     \
-        }
-    /* acc[b, q] = bias[b] + sum_k w[k, b] xp[off[k] + q] for 4 output channels b and
-       q < Lr (a multiple of two vectors; vectors are loaded unaligned), then
-       y[b, oh, ow] = acc[b, oh Wp + ow] for the first nf channels. */
-    #define REFNET_DIRECT_PLANE(T, V, ATTR, NAME)                                      \
+    /* One register block per step: for CB output channels b and VB vectors v of n outputs,
+         s[b][v] = bias[b] + sum_k w[k CB + b] xp[off[k] + pos[2 (c0 + v)] + lane],
+       stored (unaligned) at dst + b ds + pos[2 (c0 + v) + 1]. pos lists nv vector
+       positions (input offset, output offset), followed by at least VB - 1 copies of the
+       last one: the last block may recompute a vector and rewrite the same values. The
+       CB VB accumulators stay in registers over all K taps; (CB, VB) per target is chosen
+       so that they, CB broadcast weights and one input vector fit 16 vector registers
+       (and CB VB >= 8 covers the FMA latency). Each block also prefetches its share of
+       the pfn bytes at pf (the next sample, so that its padded copy finds it in cache),
+       one line every other tap (a burst of prefetches would stall the loads). */
+    #define REFNET_DIRECT_BLOCKS(T, V, ATTR, NAME, CB, VB)                              \
     ATTR static void NAME(                                                             \
         const T* restrict xp, const int* restrict off, int K, const T* restrict w,     \
-        const T* restrict bias, int Lr, T* restrict acc,                               \
-        int nf, int Ho, int Wo, int Wp, T* restrict y)                                 \
+        const T* restrict bias, const int* restrict pos, int nv,                       \
+        T* restrict dst, long ds, const char* pf, long pfn)                            \
     {                                                                                  \
-        const int n = (int)(sizeof(V) / sizeof(T));                                    \
-        int k, q, f, oh, ow;                                                           \
-        int c, cpr = (Wo + n - 1) / n, nc = Ho * cpr;                                  \
-        if (Wo >= n) { /* vectors of n outputs, two at a time, stored straight to y */ \
-            for (c = 0; c < nc; c += 2) {                                              \
-                int c1 = c + 1 < nc ? c + 1 : c;                                       \
-                int oa = c / cpr, wa = (c % cpr) * n, ob = c1 / cpr, wb = (c1 % cpr) * n; \
-                V s0, s1, s2, s3, t0, t1, t2, t3, u, v;                                \
-                if (wa > Wo - n) wa = Wo - n;  /* last vector of a row overlaps */     \
-                if (wb > Wo - n) wb = Wo - n;                                          \
-                s0 = t0 = (V){0} + bias[0]; s1 = t1 = (V){0} + bias[1];                \
-                s2 = t2 = (V){0} + bias[2]; s3 = t3 = (V){0} + bias[3];                \
-                for (k = 0; k < K; k++) {                                              \
-                    __builtin_memcpy(&u, xp + off[k] + oa * Wp + wa, sizeof(V));       \
-                    __builtin_memcpy(&v, xp + off[k] + ob * Wp + wb, sizeof(V));       \
-                    s0 += w[4 * k + 0] * u; t0 += w[4 * k + 0] * v;                    \
-                    s1 += w[4 * k + 1] * u; t1 += w[4 * k + 1] * v;                    \
-                    s2 += w[4 * k + 2] * u; t2 += w[4 * k + 2] * v;                    \
-                    s3 += w[4 * k + 3] * u; t3 += w[4 * k + 3] * v;                    \
-                }                                                                      \
-                REFNET_STORE(0, s0, t0) REFNET_STORE(1, s1, t1)                        \
-                REFNET_STORE(2, s2, t2) REFNET_STORE(3, s3, t3)                        \
-            }                                                                          \
-            return;                                                                    \
-        }                                                                              \
-        for (q = 0; q < Lr; q += 2 * n) {                                              \
-            V s0, s1, s2, s3, t0, t1, t2, t3, u, v;                                    \
-            s0 = t0 = (V){0} + bias[0]; s1 = t1 = (V){0} + bias[1];                    \
-            s2 = t2 = (V){0} + bias[2]; s3 = t3 = (V){0} + bias[3];                    \
+        int c0, b, v, k;                                                               \
+        for (c0 = 0; c0 < nv; c0 += VB) {                                              \
+            V s[CB][VB];                                                               \
+            const T* x0[VB];                                                           \
+            long l = pfn * c0 / nv, l1 = c0 + VB < nv ? pfn * (c0 + VB) / nv : pfn;   \
+            _Pragma("GCC unroll 8") for (v = 0; v < VB; v++)                           \
+                x0[v] = xp + pos[2 * (c0 + v)];                                        \
+            _Pragma("GCC unroll 4") for (b = 0; b < CB; b++)                           \
+                _Pragma("GCC unroll 8") for (v = 0; v < VB; v++)                       \
+                    s[b][v] = (V){0} + bias[b];                                        \
             for (k = 0; k < K; k++) {                                                  \
-                __builtin_memcpy(&u, xp + off[k] + q, sizeof(V));                      \
-                __builtin_memcpy(&v, xp + off[k] + q + n, sizeof(V));                  \
-                s0 += w[4 * k + 0] * u; t0 += w[4 * k + 0] * v;                        \
-                s1 += w[4 * k + 1] * u; t1 += w[4 * k + 1] * v;                        \
-                s2 += w[4 * k + 2] * u; t2 += w[4 * k + 2] * v;                        \
-                s3 += w[4 * k + 3] * u; t3 += w[4 * k + 3] * v;                        \
+                const T* wk = w + k * CB;                                              \
+                int o = off[k];                                                        \
+                if ((k & 1) == 0 && l < l1) {                                          \
+                    __builtin_prefetch(pf + l, 0, 2);                                  \
+                    l += 64;                                                           \
+                }                                                                      \
+                _Pragma("GCC unroll 8") for (v = 0; v < VB; v++) {                     \
+                    V u;                                                               \
+                    __builtin_memcpy(&u, x0[v] + o, sizeof(V));                        \
+                    _Pragma("GCC unroll 4") for (b = 0; b < CB; b++)                   \
+                        s[b][v] += wk[b] * u;                                          \
+                }                                                                      \
             }                                                                          \
-            __builtin_memcpy(acc + q, &s0, sizeof(V));                                 \
-            __builtin_memcpy(acc + q + n, &t0, sizeof(V));                             \
-            __builtin_memcpy(acc + Lr + q, &s1, sizeof(V));                            \
-            __builtin_memcpy(acc + Lr + q + n, &t1, sizeof(V));                        \
-            __builtin_memcpy(acc + 2 * Lr + q, &s2, sizeof(V));                        \
-            __builtin_memcpy(acc + 2 * Lr + q + n, &t2, sizeof(V));                    \
-            __builtin_memcpy(acc + 3 * Lr + q, &s3, sizeof(V));                        \
-            __builtin_memcpy(acc + 3 * Lr + q + n, &t3, sizeof(V));                    \
+            for (; l < l1; l += 64)                                                    \
+                __builtin_prefetch(pf + l, 0, 2);                                      \
+            _Pragma("GCC unroll 4") for (b = 0; b < CB; b++)                           \
+                _Pragma("GCC unroll 8") for (v = 0; v < VB; v++)                       \
+                    __builtin_memcpy(dst + b * ds + pos[2 * (c0 + v) + 1], &s[b][v],   \
+                                     sizeof(V));                                       \
         }                                                                              \
-        for (f = 0; f < nf; f++)                                                       \
-            for (oh = 0; oh < Ho; oh++)                                                \
-                for (ow = 0; ow < Wo; ow++)                                            \
-                    y[((long)f * Ho + oh) * Wo + ow] = acc[f * Lr + oh * Wp + ow];     \
     }
-    REFNET_DIRECT_PLANE(float, refnet_vf8, REFNET_AVX2, refnet_direct_plane_f_avx2)
-    REFNET_DIRECT_PLANE(double, refnet_vd4, REFNET_AVX2, refnet_direct_plane_d_avx2)
-    REFNET_DIRECT_PLANE(float, refnet_vf4, , refnet_direct_plane_f_base)
-    REFNET_DIRECT_PLANE(double, refnet_vd2, , refnet_direct_plane_d_base)
+    #define REFNET_DIRECT_TARGET(T, V, ATTR, NAME, VB1, VB2, VB3, VB4)                 \
+        REFNET_DIRECT_BLOCKS(T, V, ATTR, NAME##_1, 1, VB1)                             \
+        REFNET_DIRECT_BLOCKS(T, V, ATTR, NAME##_2, 2, VB2)                             \
+        REFNET_DIRECT_BLOCKS(T, V, ATTR, NAME##_3, 3, VB3)                             \
+        REFNET_DIRECT_BLOCKS(T, V, ATTR, NAME##_4, 4, VB4)
+    /* One output channel in column blocks for 3-row kernels: 8 vectors in consecutive rows
+       of one column (pos: input and output offset of the top one, nblk of them). Taps
+       are grouped g = (c, j) with offg[g] = c Hp Wp + j and weights w[3 g + i]: the input
+       vector of row t serves taps i = 0..2 of outputs t - i, so a group costs 10 loads
+       for 24 FMAs (the tap-by-tap block: 8 loads for 8). */
+    #define REFNET_DIRECT_COLUMNS(T, V, ATTR, NAME)                                    \
+    ATTR static void NAME(                                                             \
+        const T* restrict xp, const int* restrict offg, int G, const T* restrict w,    \
+        const T* restrict bias, const int* restrict pos, int nblk, int Wp, int Wo,     \
+        T* restrict dst, const char* pf, long pfn)                                     \
+    {                                                                                  \
+        int blk, v, g, i, t;                                                           \
+        for (blk = 0; blk < nblk; blk++) {                                             \
+            V s[8];                                                                    \
+            const T* x0 = xp + pos[2 * blk];                                           \
+            long l = pfn * blk / nblk, l1 = blk + 1 < nblk ? pfn * (blk + 1) / nblk : pfn; \
+            _Pragma("GCC unroll 8") for (v = 0; v < 8; v++)                            \
+                s[v] = (V){0} + bias[0];                                               \
+            for (g = 0; g < G; g++) {                                                  \
+                const T* p = x0 + offg[g];                                             \
+                const T* wg = w + 3 * g;                                               \
+                if (l < l1) {  /* one line per tap group, as above */                 \
+                    __builtin_prefetch(pf + l, 0, 2);                                  \
+                    l += 64;                                                           \
+                }                                                                      \
+                _Pragma("GCC unroll 10") for (t = 0; t < 10; t++) {                    \
+                    V u;                                                               \
+                    __builtin_memcpy(&u, p + (long)t * Wp, sizeof(V));                 \
+                    _Pragma("GCC unroll 3") for (i = 0; i < 3; i++)                    \
+                        if (t - i >= 0 && t - i < 8)                                   \
+                            s[t - i] += wg[i] * u;                                     \
+                }                                                                      \
+            }                                                                          \
+            for (; l < l1; l += 64)                                                    \
+                __builtin_prefetch(pf + l, 0, 2);                                      \
+            _Pragma("GCC unroll 8") for (v = 0; v < 8; v++)                            \
+                __builtin_memcpy(dst + pos[2 * blk + 1] + (long)v * Wo, &s[v], sizeof(V)); \
+        }                                                                              \
+    }
+    REFNET_DIRECT_COLUMNS(float, refnet_vf8, REFNET_AVX2, refnet_direct_cols_f_avx2)
+    REFNET_DIRECT_COLUMNS(double, refnet_vd4, REFNET_AVX2, refnet_direct_cols_d_avx2)
+    REFNET_DIRECT_COLUMNS(float, refnet_vf4, , refnet_direct_cols_f_base)
+    REFNET_DIRECT_COLUMNS(double, refnet_vd2, , refnet_direct_cols_d_base)
+    /* AVX2+FMA: 8, 12, 12, 8 accumulators (4 x 3 would need 17 registers and spills).
+       Baseline (multiply, then add: one more temporary): 8, 10, 9, 8. */
+    REFNET_DIRECT_TARGET(float, refnet_vf8, REFNET_AVX2, refnet_direct_plane_f_avx2, 8, 6, 4, 2)
+    REFNET_DIRECT_TARGET(double, refnet_vd4, REFNET_AVX2, refnet_direct_plane_d_avx2, 8, 6, 4, 2)
+    REFNET_DIRECT_TARGET(float, refnet_vf4, , refnet_direct_plane_f_base, 8, 5, 3, 2)
+    REFNET_DIRECT_TARGET(double, refnet_vd2, , refnet_direct_plane_d_base, 8, 5, 3, 2)
     /* part[f, k, :] += sum over outputs (oh, ow) of dy[f, oh, ow] xp[off[k] + oh Wp + ow],
        in lanes 0..n-1 of 8 slots (summed by the caller); taps four at a time (K4 = K rounded
        up to 4, off padded with 0). A row's last vector overlaps the one before it; the
@@ -484,16 +520,37 @@ cdef extern from *:
         return 0;
     #endif
     }
+    /* Lanes of the vectors the direct kernels use for elements of `size` bytes. */
+    static int refnet_direct_lanes(int size) {
+        return (refnet_use_avx2() ? 32 : 16) / size;
+    }
     #define REFNET_DISPATCH(T, NAME)                                                   \
     static void NAME(const T* xp, const int* off, int K, const T* w, const T* bias,    \
-                     int Lr, T* acc, int nf, int Ho, int Wo, int Wp, T* y) {           \
-        if (refnet_use_avx2())                                                         \
-            NAME##_avx2(xp, off, K, w, bias, Lr, acc, nf, Ho, Wo, Wp, y);              \
-        else                                                                           \
-            NAME##_base(xp, off, K, w, bias, Lr, acc, nf, Ho, Wo, Wp, y);              \
+                     const int* pos, int nv, int cb, T* dst, long ds,                  \
+                     const char* pf, long pfn) {                                       \
+        int avx2 = refnet_use_avx2();                                                  \
+        if (avx2 && cb == 1) NAME##_avx2_1(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn); \
+        else if (avx2 && cb == 2) NAME##_avx2_2(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn); \
+        else if (avx2 && cb == 3) NAME##_avx2_3(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn); \
+        else if (avx2) NAME##_avx2_4(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn);  \
+        else if (cb == 1) NAME##_base_1(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn); \
+        else if (cb == 2) NAME##_base_2(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn); \
+        else if (cb == 3) NAME##_base_3(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn); \
+        else NAME##_base_4(xp, off, K, w, bias, pos, nv, dst, ds, pf, pfn);            \
     }
     REFNET_DISPATCH(float, refnet_direct_plane_f)
     REFNET_DISPATCH(double, refnet_direct_plane_d)
+    #define REFNET_DISPATCH_COLUMNS(T, NAME)                                           \
+    static void NAME(const T* xp, const int* offg, int G, const T* w, const T* bias,   \
+                     const int* pos, int nblk, int Wp, int Wo, T* dst,                 \
+                     const char* pf, long pfn) {                                       \
+        if (refnet_use_avx2())                                                         \
+            NAME##_avx2(xp, offg, G, w, bias, pos, nblk, Wp, Wo, dst, pf, pfn);        \
+        else                                                                           \
+            NAME##_base(xp, offg, G, w, bias, pos, nblk, Wp, Wo, dst, pf, pfn);        \
+    }
+    REFNET_DISPATCH_COLUMNS(float, refnet_direct_cols_f)
+    REFNET_DISPATCH_COLUMNS(double, refnet_direct_cols_d)
     #define REFNET_DISPATCH_DW(T, NAME)                                                \
     static void NAME(const T* xp, const int* off, int K4, const T* dy,                 \
                      int F, int Ho, int Wo, int Wp, T* part) {                         \
@@ -505,12 +562,23 @@ cdef extern from *:
     REFNET_DISPATCH_DW(float, refnet_direct_dw_f)
     REFNET_DISPATCH_DW(double, refnet_direct_dw_d)
     """
+    int refnet_direct_lanes(int size) noexcept nogil
     void refnet_direct_plane_f(
         const float* xp, const int* off, int K, const float* w, const float* bias,
-        int Lr, float* acc, int nf, int Ho, int Wo, int Wp, float* y) noexcept nogil
+        const int* pos, int nv, int cb, float* dst, long ds,
+        const char* pf, long pfn) noexcept nogil
     void refnet_direct_plane_d(
         const double* xp, const int* off, int K, const double* w, const double* bias,
-        int Lr, double* acc, int nf, int Ho, int Wo, int Wp, double* y) noexcept nogil
+        const int* pos, int nv, int cb, double* dst, long ds,
+        const char* pf, long pfn) noexcept nogil
+    void refnet_direct_cols_f(
+        const float* xp, const int* offg, int G, const float* w, const float* bias,
+        const int* pos, int nblk, int Wp, int Wo, float* dst,
+        const char* pf, long pfn) noexcept nogil
+    void refnet_direct_cols_d(
+        const double* xp, const int* offg, int G, const double* w, const double* bias,
+        const int* pos, int nblk, int Wp, int Wo, double* dst,
+        const char* pf, long pfn) noexcept nogil
     void refnet_direct_dw_f(
         const float* xp, const int* off, int K4, const float* dy,
         int F, int Ho, int Wo, int Wp, float* part) noexcept nogil
@@ -522,14 +590,88 @@ cdef extern from *:
 cdef void _pad_one(
     const floating* x,  # IN (C, H, W)
     int C, int H, int W, int ph, int pw,
-    floating* xp,  # OUT (C, H + 2 ph, W + 2 pw), zero border
+    floating* xp,  # IN/OUT (C, H + 2 ph, W + 2 pw), border already zero
 ) noexcept nogil:
+    """Copy ``x`` into the interior of ``xp``; the border is never written, so a buffer
+    allocated with zeros stays a valid zero-padded copy from one sample to the next."""
     cdef int c, h, Hp = H + 2 * ph, Wp = W + 2 * pw
-    memset(xp, 0, <Py_ssize_t>C * Hp * Wp * sizeof(floating))
     for c in range(C):
         for h in range(H):
             memcpy(xp + (<Py_ssize_t>c * Hp + h + ph) * Wp + pw,
                    x + (<Py_ssize_t>c * H + h) * W, W * sizeof(floating))
+
+
+@lru_cache(maxsize=64)
+def _direct_positions(int Ho, int Wo, int Wp, int n):
+    """Vector positions for the direct kernel: rows ``(input offset, output offset)``.
+
+    With ``Wo >= n`` the vectors tile each output row (the last one of a row moved back to
+    end at ``Wo``, overlapping its neighbour) and are stored straight to ``y``
+    (``(H', W')``); otherwise they tile the flat padded plane ``q = oh Wp + ow < L`` and
+    are stored to a scratch row of the same layout. Eight copies of the last position
+    follow (the kernels' blocks run past the end by up to 7 vectors).
+    """
+    if Wo >= n:
+        cols = np.minimum(np.arange(0, Wo, n), Wo - n)  # (ceil(Wo / n),)
+        rows = np.arange(Ho)[:, None]  # (Ho, 1)
+        xo = (rows * Wp + cols).reshape(-1)  # (Ho ceil(Wo / n),)
+        yo = (rows * Wo + cols).reshape(-1)
+    else:
+        xo = yo = np.arange(0, (Ho - 1) * Wp + Wo, n)  # (ceil(L / n),)
+    pos = np.empty((len(xo) + 8, 2), dtype=np.intc)  # (nv + 8, 2)
+    pos[:len(xo), 0], pos[:len(xo), 1] = xo, yo
+    pos[len(xo):] = pos[len(xo) - 1]
+    pos.flags.writeable = False  # cached
+    return pos
+
+
+@lru_cache(maxsize=64)
+def _column_positions(int Ho, int Wo, int Wp, int n):
+    """Column blocks for the one-channel 3-row kernel: ``(input offset, output offset)`` of
+    the top vector of 8 in consecutive rows, per row band (the last band moved up to end
+    at ``Ho``, overlapping its neighbour) and column vector (as in
+    :func:`_direct_positions`); needs ``Ho >= 8`` and ``Wo >= n``."""
+    cols = np.minimum(np.arange(0, Wo, n), Wo - n)  # (ceil(Wo / n),)
+    tops = np.minimum(np.arange(0, Ho, 8), Ho - 8)[:, None]  # (ceil(Ho / 8), 1)
+    pos = np.empty((tops.shape[0] * cols.shape[0], 2), dtype=np.intc)  # (blocks, 2)
+    pos[:, 0] = (tops * Wp + cols).reshape(-1)
+    pos[:, 1] = (tops * Wo + cols).reshape(-1)
+    pos.flags.writeable = False  # cached
+    return pos
+
+
+@lru_cache(maxsize=64)
+def _channel_blocks(int F, int K):
+    """Output channels in register blocks: starts ``f0``, sizes ``cb`` and the gather
+    ``perm`` packing ``W_2 (F, K)`` so that block ``(f0, cb)`` reads its weights as
+    ``(K, cb)`` from offset ``f0 K``. Threes (the fastest block on AVX2), one four when
+    ``F % 3 == 1`` (a lone channel runs at half the FMA rate), one two when ``F % 3 == 2``.
+    """
+    sizes = [3] * (F // 3)
+    if F % 3 == 1:
+        sizes = [4] + sizes[1:] if sizes else [1]
+    elif F % 3 == 2:
+        sizes.append(2)
+    sizes_array = np.array(sizes, dtype=np.intc)  # (blocks,)
+    starts_array = (np.cumsum(sizes_array) - sizes_array).astype(np.intc)
+    rows = np.arange(F * K).reshape(F, K)  # (F, K) flat indices of W_2
+    perm = np.concatenate([np.zeros(0, dtype=rows.dtype)] + [
+        rows[f0:f0 + cb].T.reshape(-1) for f0, cb in zip(starts_array, sizes_array)
+    ])  # (F K,)
+    for a in (starts_array, sizes_array, perm):
+        a.flags.writeable = False  # cached
+    return starts_array, sizes_array, perm
+
+
+@lru_cache(maxsize=64)
+def _direct_offsets(int C, int kh, int kw, int Hp, int Wp):
+    """``off[k]`` for tap ``k = (c, i, j)``: ``c Hp Wp + i Wp + j`` (one spare zero)."""
+    off = np.zeros(C * kh * kw + 1, dtype=np.intc)  # (K + 1,)
+    off[:C * kh * kw] = (np.arange(C)[:, None, None] * (Hp * Wp)
+                         + np.arange(kh)[None, :, None] * Wp
+                         + np.arange(kw)[None, None, :]).reshape(-1)  # (K,)
+    off.flags.writeable = False  # cached
+    return off
 
 
 def conv2d_forward_direct(
@@ -541,36 +683,47 @@ def conv2d_forward_direct(
 ):
     """Fill ``out`` with the stride-1 cross-correlation ``W * x + b`` tap by tap (no BLAS).
 
-    For tiny ``C kh kw`` (see :func:`refnet.kernels._use_direct`); samples in parallel,
-    output channels four at a time.
+    For few input channels (see :func:`refnet.kernels._use_direct_forward`) and, through
+    :func:`conv2d_backward_input_direct`, few output channels; samples in parallel,
+    output channels in register blocks of 1-4 (see :func:`_channel_blocks`), a single
+    one of a 3-row kernel in column blocks (see :func:`_column_positions`).
     """
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
     cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
     cdef int Ho = out.shape[2], Wo = out.shape[3]
     cdef int Hp = H + 2 * ph, Wp = Wd + 2 * pw, P = Ho * Wo, K = C * kh * kw
+    cdef int lanes = refnet_direct_lanes(sizeof(floating))
+    cdef bint in_rows = Wo >= lanes  # vectors stored straight to out, else via acc
     cdef int L = (Ho - 1) * Wp + Wo
-    cdef int Lr = (L + 15) // 16 * 16  # whole pairs of vectors (8 floats, 4 doubles)
-    cdef int FB = (F + 3) // 4  # blocks of four output channels
-    cdef int n, fb, nf, tid, nt = n_threads(N)
+    cdef int Lr = (L + lanes - 1) // lanes * lanes  # flat plane in whole vectors
+    cdef int n, blk, f0, cb, f, oh, ow, tid, nt = n_threads(N)
     cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * P
     cdef Py_ssize_t ps = <Py_ssize_t>C * Hp * Wp
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] xpad = np.zeros((nt, ps + Lr), dtype=dtype)  # tail stays zero
-    cdef floating[:, ::1] acc = np.empty((nt, 4 * Lr), dtype=dtype)
-    # wb[fb, k, t] = W_2[4 fb + t, k] and bb[fb, t] = b[4 fb + t], zero past F
-    wb_array = np.zeros((FB, K, 4), dtype=dtype)
-    bb_array = np.zeros((FB, 4), dtype=dtype)
-    w2 = np.asarray(W).reshape(F, K)  # (F, K)
-    padded = np.zeros((FB * 4, K), dtype=dtype)  # (4 FB, K)
-    padded[:F] = w2
-    wb_array[:] = padded.reshape(FB, 4, K).transpose(0, 2, 1)  # (FB, K, 4)
-    bb_array.reshape(FB * 4)[:F] = np.asarray(b)
-    off_array = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(kh)[None, :, None] * Wp
-                 + np.arange(kw)[None, None, :]).astype(np.intc).reshape(K)  # (K,)
-    cdef floating[:, :, ::1] wb = wb_array
-    cdef floating[:, ::1] bb = bb_array
-    cdef int[::1] off = off_array
+    # one output channel of a 3-row kernel: column blocks, taps grouped by (c, j)
+    cdef bint columns = F == 1 and kh == 3 and in_rows and Ho >= 8
+    cdef floating[:, ::1] xpad = np.zeros((nt, ps + Lr), dtype=dtype)  # border, tail stay 0
+    cdef floating[:, ::1] acc = np.empty((nt, 1 if in_rows else 4 * Lr), dtype=dtype)
+    pos_array = (_column_positions(Ho, Wo, Wp, lanes) if columns
+                 else _direct_positions(Ho, Wo, Wp, lanes))  # (blocks, 2) or (nv + 8, 2)
+    cdef int nv = pos_array.shape[0] if columns else pos_array.shape[0] - 8
+    starts_array, sizes_array, perm = _channel_blocks(F, K)
+    wk_array = np.zeros(F * K + 1, dtype=dtype)  # (F K + 1,), one spare
+    if columns:  # wk[(c kw + j) 3 + i] = W[0, c, i, j]
+        wk_array[:K] = np.asarray(W).reshape(C, kh, kw).transpose(0, 2, 1).reshape(K)
+        off_array = _direct_offsets(C, 1, kw, Hp, Wp)  # (C kw + 1,): c Hp Wp + j
+    else:  # wk[f0 K + k cb + t] = W_2[f0 + t, k] for the block (f0, cb)
+        wk_array[:F * K] = np.asarray(W).reshape(F * K)[perm]
+        off_array = _direct_offsets(C, kh, kw, Hp, Wp)  # (K + 1,)
+    cdef const floating[::1] wk = wk_array
+    cdef const int[:, ::1] pos = pos_array
+    cdef const int[::1] off = off_array
+    cdef const int[::1] starts = starts_array, sizes = sizes_array
+    cdef int nb = sizes.shape[0]
     cdef floating* y
+    cdef floating* dst
+    cdef const char* pf  # the next sample, prefetched a share per block
+    cdef Py_ssize_t pfn = xs * sizeof(floating)
     if N == 0 or ys == 0:
         return
     with nogil, parallel(num_threads=nt):
@@ -578,16 +731,35 @@ def conv2d_forward_direct(
         for n in prange(N, schedule="static"):
             _pad_one(&x[0, 0, 0, 0] + n * xs, C, H, Wd, ph, pw, &xpad[tid, 0])
             y = &out[0, 0, 0, 0] + n * ys
-            for fb in range(FB):
-                nf = F - 4 * fb if F - 4 * fb < 4 else 4
+            pf = <const char*>(&x[0, 0, 0, 0] + (n + 1 if n + 1 < N else n) * xs)
+            if columns:
                 if floating is float:
-                    refnet_direct_plane_f(&xpad[tid, 0], &off[0], K, &wb[fb, 0, 0],
-                                          &bb[fb, 0], Lr, &acc[tid, 0],
-                                          nf, Ho, Wo, Wp, y + 4 * fb * P)
+                    refnet_direct_cols_f(&xpad[tid, 0], &off[0], C * kw, &wk[0], &b[0],
+                                         &pos[0, 0], nv, Wp, Wo, y, pf, pfn)
                 else:
-                    refnet_direct_plane_d(&xpad[tid, 0], &off[0], K, &wb[fb, 0, 0],
-                                          &bb[fb, 0], Lr, &acc[tid, 0],
-                                          nf, Ho, Wo, Wp, y + 4 * fb * P)
+                    refnet_direct_cols_d(&xpad[tid, 0], &off[0], C * kw, &wk[0], &b[0],
+                                         &pos[0, 0], nv, Wp, Wo, y, pf, pfn)
+                continue
+            for blk in range(nb):
+                f0 = starts[blk]
+                cb = sizes[blk]
+                dst = y + <Py_ssize_t>f0 * P if in_rows else &acc[tid, 0]
+                if floating is float:
+                    refnet_direct_plane_f(&xpad[tid, 0], &off[0], K, &wk[f0 * K], &b[f0],
+                                          &pos[0, 0], nv, cb, dst, P if in_rows else Lr,
+                                          pf + pfn * blk // nb,
+                                          pfn * (blk + 1) // nb - pfn * blk // nb)
+                else:
+                    refnet_direct_plane_d(&xpad[tid, 0], &off[0], K, &wk[f0 * K], &b[f0],
+                                          &pos[0, 0], nv, cb, dst, P if in_rows else Lr,
+                                          pf + pfn * blk // nb,
+                                          pfn * (blk + 1) // nb - pfn * blk // nb)
+                if not in_rows:
+                    for f in range(cb):
+                        for oh in range(Ho):
+                            for ow in range(Wo):
+                                y[(<Py_ssize_t>(f0 + f) * Ho + oh) * Wo + ow] = (
+                                    dst[f * Lr + oh * Wp + ow])
 
 
 def conv2d_backward_input_direct(

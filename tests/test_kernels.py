@@ -182,11 +182,12 @@ def _both(name, *args, outs):
 
 
 @FAST
-@given(g=conv_geometries(max_c=2, max_hw=20), F=st.integers(1, 9), dtype=dtypes, seed=seeds)
+@given(g=conv_geometries(max_c=9, max_hw=20), F=st.integers(1, 13), dtype=dtypes, seed=seeds)
 def test_direct_forward_equals_reference(g, F, dtype, seed):
-    """The direct stride-1 forward (chosen for tiny C kh kw) on C = 1..2, kernels 1-5,
-    padding 0-2, F not a multiple of its 4-channel blocks, rows shorter and longer than a
-    vector; stride 1 only, as the kernel serves only stride 1."""
+    """The direct stride-1 forward (chosen for small C kh kw) on C = 1..9, kernels 1-5,
+    padding 0-2, F = 1..13 (every mix of its 1- to 4-channel register blocks), rows
+    shorter and longer than a vector, images smaller than one register block of vectors;
+    stride 1 only, as the kernel serves only stride 1."""
     g = dataclasses.replace(g, s=1, F=F)
     x, W, b, _ = _data(seed, g, dtype)
     got, want = _nan_out(g.y_shape, dtype), _nan_out(g.y_shape, dtype)
@@ -201,11 +202,12 @@ def test_direct_forward_equals_reference(g, F, dtype, seed):
 
 
 @FAST
-@given(g=conv_geometries(max_c=9, max_hw=20), F=st.integers(1, 9), dtype=dtypes, seed=seeds)
+@given(g=conv_geometries(max_c=9, max_hw=20), F=st.integers(1, 20), dtype=dtypes, seed=seeds)
 def test_direct_input_grad_equals_reference(g, F, dtype, seed):
     """The direct stride-1 input gradient (the flipped-kernel convolution of ``dy``) for
-    C = 1..9 input channels, kernels 1-5, padding below the kernel size, rows shorter and
-    longer than a vector; the dispatching wrapper agrees too."""
+    C = 1..9 input channels (every register block size), F = 1..20 output channels (its
+    taps), kernels 1-5, padding below the kernel size, rows shorter and longer than a
+    vector; the dispatching wrapper agrees too."""
     assume(g.ph < g.kh and g.pw < g.kw)
     g = dataclasses.replace(g, s=1, F=F)
     x, W, _, dy = _data(seed, g, dtype)
@@ -217,6 +219,31 @@ def test_direct_input_grad_equals_reference(g, F, dtype, seed):
     assert_close(twin, want)
     assert_close(got, want)
     assert_close(kernels.conv2d_backward_input(dy, W, g.x_shape, 1, g.ph, g.pw), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("N", "C", "H", "W", "F"),
+    [(3, 3, 32, 32, 32), (5, 1, 8, 8, 16), (2, 3, 7, 33, 5), (2, 1, 13, 11, 6), (2, 6, 9, 9, 1)],
+)
+def test_direct_forward_and_input_grad_on_benchmark_shapes(N, C, H, W, F, dtype):
+    """The benchmark's few-channel layers (3x3, padding 1) on the direct kernels: several
+    register blocks per plane, a last block that runs past the last vector, odd widths,
+    and the one-channel column blocks (input gradient with C = 1, forward with F = 1) with
+    a last row band and column vector overlapping their neighbours."""
+    rng = rng_from(7)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wk = rng.standard_normal((F, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    dy = rng.standard_normal((N, F, H, W)).astype(dtype)
+    y, want_y = _nan_out((N, F, H, W), dtype), _nan_out((N, F, H, W), dtype)
+    dx, want_dx = _nan_out(x.shape, dtype), _nan_out(x.shape, dtype)
+    kernels._impl.conv2d_forward_direct(x, Wk, b, 1, 1, y)
+    reference.conv2d_forward(x, Wk, b, 1, 1, 1, want_y)
+    kernels._impl.conv2d_backward_input_direct(dy, Wk, 1, 1, dx)
+    reference.conv2d_backward_input(dy, Wk, 1, 1, 1, want_dx)
+    assert_close(y, want_y)
+    assert_close(dx, want_dx)
 
 
 @FAST

@@ -158,14 +158,37 @@ def _use_winograd(kh: int, kw: int, s: int, c_in: int, c_out: int) -> bool:
 
 
 def _use_direct(kh: int, kw: int, s: int, c_in: int) -> bool:
-    """Direct (tap-by-tap, no BLAS) kernels for stride-1 convs with tiny patches.
+    """Direct (tap-by-tap, no BLAS) weight gradient for stride-1 convs with tiny patches.
 
     With ``c_in kh kw <= DIRECT_MAX_TAPS`` the im2col GEMM has a tiny inner dimension and
-    BLAS runs far below its peak; the direct kernels accumulate the taps in registers (the
-    weight gradient only up to ``DIRECT_MAX_PIXELS_WEIGHT`` output pixels).
+    BLAS runs far below its peak; the direct kernel accumulates the taps in vector lanes
+    (only up to ``DIRECT_MAX_PIXELS_WEIGHT`` output pixels: the caller checks those).
     Compiled backend only (the NumPy backend stays on im2col; the twins are tested equal).
     """
     return _impl is not reference and s == 1 and c_in * kh * kw <= DIRECT_MAX_TAPS
+
+
+def _use_direct_forward(kh: int, kw: int, s: int, c_in: int) -> bool:
+    """Direct (tap-by-tap, no BLAS) forward for stride-1 convs with few input channels.
+
+    The direct kernel keeps 3 (or 1, 2, 4) output channels x 2-8 vectors of outputs in
+    registers over all ``c_in kh kw`` taps and runs near the FMA peak whatever the patch
+    size, while the im2col GEMM's inner dimension is the patch size. Measured on this
+    machine (2 cores, best of 7, float32 and float64): 1.02-4x faster than im2col + GEMM
+    for 3x3 kernels with ``c_in`` = 1-16 (``c_in kh kw`` up to 144; e.g. N64, C3, 32x32,
+    F32: 0.63 against 0.9-1.1 ms in float32, 1.3 against 1.6-2.8 ms in float64) and 5x5
+    with ``c_in`` = 2-5 (1.4-2.1x); 1x1 kernels 1.1-8x faster up to 8 channels but
+    1.3-1.6x slower at 16 (the pointwise GEMM needs no im2col; at 32-63 even in float32,
+    1.2x slower in float64): hence at most ``DIRECT_FORWARD_MAX_CHANNELS`` channels and
+    ``DIRECT_FORWARD_MAX_TAPS`` taps. Layers with enough channels for Winograd take
+    Winograd first. Compiled backend only.
+    """
+    return (
+        _impl is not reference
+        and s == 1
+        and c_in <= DIRECT_FORWARD_MAX_CHANNELS
+        and c_in * kh * kw <= DIRECT_FORWARD_MAX_TAPS
+    )
 
 
 def _use_direct_input(kh: int, kw: int, s: int, c_in: int, ph: int, pw: int) -> bool:
@@ -174,25 +197,37 @@ def _use_direct_input(kh: int, kw: int, s: int, c_in: int, ph: int, pw: int) -> 
     The input gradient is then a convolution of ``dy`` with ``c_in`` output channels: the
     im2col route is a thin GEMM followed by col2im, Winograd's transforms outweigh its
     GEMMs, and the direct kernel keeps ``c_in`` outputs in registers over all
-    ``F kh kw`` taps. Measured on this machine (2 cores, 3x3 kernels, padding 1): 1.2-2.5x
-    faster than the im2col or Winograd path for ``3 <= c_in <= 8``, slower for
-    ``c_in = 1`` (three of the kernel's four register rows idle) and for ``c_in >= 16``.
-    Compiled backend only; the twin is :func:`refnet.kernels.reference.conv.
-    conv2d_backward_input_direct`.
+    ``F kh kw`` taps (register blocks of 3 channels, or 4, 2; one channel of a 3-row
+    kernel runs in column blocks that share each loaded row between the kernel's rows).
+    Measured on this machine (2 cores, 3x3 kernels, padding 1, best of 7): 1.2-2.5x
+    faster than the im2col or Winograd path for ``3 <= c_in <= 8`` (N64, C3, 32x32,
+    F32: 1.4 against 2.3 ms in float64) and for ``c_in = 1`` (N256, C1, 8x8, F16: 0.12
+    against 0.24 ms in float64; 0.6-0.98x of im2col's time on 16x16 to 56x56 images
+    with F = 32-64, except 1.1-1.35x for F64 on 28x28 in float32 and 56x56 in float64);
+    ``c_in = 2`` stays on im2col (1.1-1.2x slower there for F >= 32 on 16x16 and larger
+    images), as do ``c_in >= 16`` and other single-channel kernels. Compiled backend
+    only; the twin is :func:`refnet.kernels.reference.conv.conv2d_backward_input_direct`.
     """
     return (
         _impl is not reference
         and s == 1
-        and DIRECT_INPUT_CHANNELS[0] <= c_in <= DIRECT_INPUT_CHANNELS[1]
+        and (
+            DIRECT_INPUT_CHANNELS[0] <= c_in <= DIRECT_INPUT_CHANNELS[1] or (c_in == 1 and kh == 3)
+        )
         and ph < kh
         and pw < kw
     )
 
 
-#: Input channels ``(min, max)`` for which the stride-1 input gradient runs direct.
+#: Input channels ``(min, max)`` for which the stride-1 input gradient runs direct (and
+#: ``c_in = 1`` with 3-row kernels; see :func:`_use_direct_input`).
 DIRECT_INPUT_CHANNELS = (3, 8)
-#: Largest patch size ``C kh kw`` for which stride-1 forward and weight gradient are direct.
+#: Largest patch size ``C kh kw`` for which the stride-1 weight gradient is direct.
 DIRECT_MAX_TAPS = 16
+#: Most input channels and largest patch size ``C kh kw`` for which the stride-1 forward
+#: pass is direct (see :func:`_use_direct_forward`).
+DIRECT_FORWARD_MAX_CHANNELS = 8
+DIRECT_FORWARD_MAX_TAPS = 144
 #: Largest output image ``H' W'`` for the direct weight gradient (beyond it the im2col GEMM,
 #: whose inner dimension grows with the image, is faster; measured on 28x28 with 32 filters).
 DIRECT_MAX_PIXELS_WEIGHT = 256
@@ -330,7 +365,7 @@ def conv2d_forward(
             _impl.conv2d_forward_winograd4(_c(x), _c(W), _c(b), ph, pw, out)
         elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_forward_winograd(_c(x), _c(W), _c(b), ph, pw, out)
-        elif _use_direct(kh, kw, s, C):
+        elif _use_direct_forward(kh, kw, s, C):
             _impl.conv2d_forward_direct(_c(x), _c(W), _c(b), ph, pw, out)
         else:
             _impl.conv2d_forward(_c(x), _c(W), _c(b), s, ph, pw, out)

@@ -43,8 +43,8 @@ def conv2d_forward_direct(
     r"""Fill ``out`` (N, F, H', W') with the stride-1 convolution, one kernel tap at a time.
 
     The same map as :func:`conv2d_forward` with ``s = 1``, summed over taps instead of
-    through im2col (the compiled twin serves tiny ``C kh kw``; see
-    :func:`refnet.kernels._use_direct`):
+    through im2col (the compiled twin serves few input channels; see
+    :func:`refnet.kernels._use_direct_forward`):
 
     .. math:: y_{n f} = b_f + \sum_{c, i, j} W_{f c i j}\, \bar x_{n c}[i : i + H', j : j + W']
 
