@@ -1,7 +1,7 @@
 # cython: language_level=3
 # The Winograd F(2x2, 3x3) input transform V = B^T d B of 4x4 input tiles (Lavin & Gray
-# 2016), shared by the convolution kernels (pyx/conv.pyx: forward, input and weight
-# gradients) and the pattern statistics (pyx/stats_winograd.pyx); no module of its own.
+# 2016), used by the F(2x2, 3x3) / F(3x3, 2x2) kernels of pyx/conv.pyx (forward, input and
+# weight gradients); no module of its own.
 #   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
 # Output tile (ty, tx) (2x2, of a stride-1 3x3 conv) reads the input tile at rows
 # 2 ty - ph .. 2 ty - ph + 3 and columns 2 tx - pw .. 2 tx - pw + 3, zero outside x.

@@ -34,9 +34,8 @@ except ImportError:  # not compiled: only the twin and the wrapper are tested
     _stats = None
 try:
     _stats_winograd = importlib.import_module("refnet.kernels._stats_winograd")
-    _stats_winograd4 = importlib.import_module("refnet.kernels._stats_winograd4")
 except ImportError:
-    _stats_winograd = _stats_winograd4 = None
+    _stats_winograd = None
 compiled_only = pytest.mark.skipif(_stats is None, reason="refnet.kernels._stats not built")
 
 
@@ -134,14 +133,9 @@ def test_conv_kernel_equals_twin(g, seed, dtype, mu, xx):
     assert_rel(out.S, want[0], dtype)
 
 
-#: Winograd statistics kernels: the twins, then the compiled F(3x3, 2x2) and F(3x3, 4x4).
-WINOGRAD_KERNELS = [
-    reference.pattern_stats_conv_winograd,
-    reference.pattern_stats_conv_winograd4,
-] + (
-    [_stats_winograd.pattern_stats_conv_winograd, _stats_winograd4.pattern_stats_conv_winograd4]
-    if _stats_winograd is not None
-    else []
+#: Winograd F(3x3, 4x4) statistics: the twin, and the compiled kernel when built.
+WINOGRAD_KERNELS = [reference.pattern_stats_conv_winograd] + (
+    [_stats_winograd.pattern_stats_conv_winograd] if _stats_winograd is not None else []
 )
 
 
@@ -149,8 +143,8 @@ WINOGRAD_KERNELS = [
 @given(st.integers(1, 4), st.integers(1, 9), st.integers(1, 19), st.integers(1, 19),
        st.integers(1, 9), st.integers(0, 2), st.integers(0, 2), seeds, dtypes, blocks)  # fmt: skip
 def test_conv_winograd_equals_patch_gemm(N, C, H, W, K, ph, pw, seed, dtype, mu):
-    """Winograd F(3x3, 2x2) and F(3x3, 4x4) statistics of a stride-1 3x3 conv (twins and
-    compiled kernels) equal the patch GEMM on sizes that are and are not whole tiles
+    """Winograd F(3x3, 4x4) statistics of a stride-1 3x3 conv (twin and compiled kernel)
+    equal the patch GEMM on sizes that are and are not whole tiles
     (partial edge tiles), paddings 0-2 and offset data (the per-channel shift is applied in
     the transformed domain)."""
     assume(H + 2 * ph >= 3 and W + 2 * pw >= 3)
@@ -175,7 +169,7 @@ def test_conv_winograd_equals_patch_gemm(N, C, H, W, K, ph, pw, seed, dtype, mu)
 
 @compiled_only
 def test_conv_winograd_many_blocks_and_threads():
-    """Images spanning several blocks of tiles per thread, both tile sizes, float32."""
+    """Images spanning several blocks of tiles per thread, float32."""
     rng = np.random.default_rng(1)
     x = rng.random((9, 8, 45, 38), dtype=np.float32)
     conv = refnet.Conv2D.create(8, 16, 3, padding=1, seed=0, dtype=np.float32)
@@ -183,7 +177,7 @@ def test_conv_winograd_many_blocks_and_threads():
     x0, y0 = np.repeat(np.full(8, 0.5), 9), np.zeros(16)
     want = run(reference.pattern_stats_conv, x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, D=72, K=16,
                masked=True, unmasked=True, xx=False)[:2]  # fmt: skip
-    for kernel in WINOGRAD_KERNELS[2:]:
+    for kernel in WINOGRAD_KERNELS[1:]:
         S, ysum, _ = run(lambda *a, k=kernel: k(*a[:-1]), x, Z, conv.b, x0, y0, 1, 1, D=72,
                          K=16, masked=True, unmasked=True, xx=False)  # fmt: skip
         assert_rel(S, want[0], np.float32)
@@ -206,7 +200,8 @@ def test_conv_winograd_dispatch():
     assert not _use_winograd_stats(3, 3, 1, 8, 8, x0_taps, False)
     assert not _use_winograd_stats(3, 3, 1, 8, 8, x0, True)
     assert not _use_winograd_stats(3, 3, 2, 8, 8, x0, False)
-    assert _use_winograd_stats(3, 3, 1, 4, 8, x0[:36], False) == compiled  # F(3x3, 4x4)
+    assert _use_winograd_stats(3, 3, 1, 4, 8, x0[:36], False) == compiled
+    assert not _use_winograd_stats(3, 3, 1, 1, 8, x0[:9], False)
     out = pattern_stats_conv(x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, True, True)
     assert_rel(out.S, want[0], np.float64)
     out = pattern_stats_conv(x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, True, True, xx=True)

@@ -12,13 +12,15 @@ The backend is chosen once, at import: ``"cython"`` when the extension modules b
 Algorithms. Convolutions run as im2col + one BLAS GEMM per sample (OpenMP over the batch).
 Stride-1 3x3 convolutions with at least :data:`WINOGRAD_MIN_CHANNELS` input and output
 channels use Winograd instead (Lavin & Gray 2016): F(4x4, 3x3) for the forward pass and
-the input gradient (:mod:`refnet.kernels.reference.winograd4`; 4x fewer multiplications;
-:data:`WINOGRAD_TILE` ``= 2`` selects F(2x2, 3x3), :mod:`refnet.kernels.reference.winograd`)
-and F(3x3, 2x2) for the weight gradient. Set :data:`WINOGRAD` to ``False`` to turn it off.
-Winograd results differ from the direct convolution by rounding only (measured relative to
-the largest entry: F(4x4) up to 8e-6 in float32, F(2x2) under 1e-6; 1e-14 in float64).
-Stride-1 layers with tiny patches (forward, weight gradient) or few input channels (input
-gradient) run on direct kernels that keep the outputs in registers.
+the input gradient (:mod:`refnet.kernels.reference.winograd4`; 4x fewer multiplications)
+and its transpose F(3x3, 4x4) for the weight gradient (the pattern-statistics kernel with
+``dy`` as its right-hand side, float64 sums); :data:`WINOGRAD_TILE` ``= 2`` selects F(2x2,
+3x3) and F(3x3, 2x2) (:mod:`refnet.kernels.reference.winograd`), :data:`WINOGRAD` ``=
+False`` turns Winograd off. Its results differ from the direct convolution by rounding
+only (measured relative to the largest entry: F(4x4) up to 8e-6 in float32, F(2x2) under
+1e-6; 1e-14 in float64). Stride-1 layers with few input channels run on direct kernels
+that keep the outputs in registers (forward, input gradient; weight gradient for tiny
+patches).
 
 Threads. The compiled kernels parallelise with OpenMP (``OMP_NUM_THREADS`` caps it; calls
 with little work, under about 4e6 multiply-adds per thread, run on fewer threads) and
@@ -70,7 +72,6 @@ COMPILED_MODULES = (
     "_pool",
     "_stats",
     "_stats_winograd",
-    "_stats_winograd4",
     "_winograd4",
 )
 
@@ -232,11 +233,11 @@ DIRECT_FORWARD_MAX_TAPS = 144
 #: whose inner dimension grows with the image, is faster; measured on 28x28 with 32 filters).
 DIRECT_MAX_PIXELS_WEIGHT = 256
 
-#: Use Winograd for stride-1 3x3 convolutions: F(4x4, 3x3) or F(2x2, 3x3) (see
-#: :data:`WINOGRAD_TILE`) for the forward pass and the input gradient, F(3x3, 2x2) for the
-#: weight gradient.
+#: Use Winograd for stride-1 3x3 convolutions (see :data:`WINOGRAD_TILE`) and for the
+#: pattern statistics of stride-1 3x3 conv layers.
 WINOGRAD = True
-#: Output tile of the Winograd forward pass and input gradient: 4 for F(4x4, 3x3) (36
+#: Output tile of the Winograd forward pass and input gradient, and the dy tile of the
+#: weight gradient: 4 for F(4x4, 3x3) and F(3x3, 4x4) (36
 #: multiplications per 16 outputs, 4x fewer than direct; transforms touch 2.25 values per
 #: output), 2 for F(2x2, 3x3) (2.25x fewer, 4 values per output). F(4x4) was 1.1-1.8x
 #: faster on this machine in both dtypes; its rounding error is larger: relative to the

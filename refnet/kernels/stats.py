@@ -168,16 +168,11 @@ def pattern_stats_conv(
     D = C * kh * kw
     x0, y0 = _shifts(name, x0, y0, D, K)
     S, ysum, XX = _outputs(D, K, masked, unmasked, xx)
-    from . import WINOGRAD_TILE, _BlasOneThread, _impl
+    from . import _BlasOneThread, _impl
 
     with _BlasOneThread():
         if _use_winograd_stats(kh, kw, s, C, K, x0, xx):
-            winograd = (
-                _impl.pattern_stats_conv_winograd4
-                if WINOGRAD_TILE == 4
-                else _impl.pattern_stats_conv_winograd
-            )
-            winograd(
+            _impl.pattern_stats_conv_winograd(
                 np.ascontiguousarray(x), np.ascontiguousarray(Z), np.ascontiguousarray(b),
                 x0, y0, int(ph), int(pw), bool(masked), bool(unmasked), S, ysum,
             )  # fmt: skip
@@ -193,24 +188,22 @@ def pattern_stats_conv(
 def _use_winograd_stats(
     kh: int, kw: int, s: int, C: int, K: int, x0: np.ndarray, xx: bool
 ) -> bool:
-    """Winograd statistics for stride-1 3x3 conv layers (compiled backend).
+    """Winograd F(3x3, 4x4) statistics for stride-1 3x3 conv layers (compiled backend).
 
-    F(3x3, 4x4) (:data:`refnet.kernels.WINOGRAD_TILE` ``= 4``, the default) was faster than
-    the patch GEMM on the layers with two or more input channels measured on this machine,
-    from (C3, K8) to (C32, K64) on 32x32 images (one thread: 2.3x there) and (C8, K16) on
-    8x8; with one channel the patch GEMM (9 taps) is as fast or faster on small images.
-    F(3x3, 2x2) needs :data:`refnet.kernels.WINOGRAD_MIN_CHANNELS` channels. Either needs
-    one shift per input channel (what :class:`refnet.patterns.LayerStats` uses for convs)
-    and no ``X'^T X'``.
+    Faster than the patch GEMM on the layers with two or more input channels measured on
+    this machine, from (C3, K8) to (C32, K64) on 32x32 images (one thread: 2.3x there) and
+    (C8, K16) on 8x8; with one channel the patch GEMM (9 taps) is as fast or faster on small
+    images. Needs one shift per input channel (what :class:`refnet.patterns.LayerStats`
+    uses for convs) and no ``X'^T X'``; :data:`refnet.kernels.WINOGRAD` ``= False`` turns
+    it off.
     """
-    from . import WINOGRAD, WINOGRAD_MIN_CHANNELS, WINOGRAD_TILE, _impl, reference
+    from . import WINOGRAD, _impl, reference
 
-    enough = C >= 2 if WINOGRAD_TILE == 4 else min(C, K) >= WINOGRAD_MIN_CHANNELS
     return (
         WINOGRAD
         and _impl is not reference
         and (kh, kw, s) == (3, 3, 1)
         and not xx
-        and enough
+        and C >= 2
         and bool(np.all(x0.reshape(C, 9) == x0.reshape(C, 9)[:, :1]))
     )

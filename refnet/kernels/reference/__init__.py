@@ -20,7 +20,6 @@ from .pool import maxpool2d_backward, maxpool2d_forward
 from .stats import (
     pattern_stats_conv,
     pattern_stats_conv_winograd,
-    pattern_stats_conv_winograd4,
     pattern_stats_dense,
 )
 from .winograd import (
@@ -53,7 +52,6 @@ __all__ = [
     "maxpool2d_forward",
     "pattern_stats_conv",
     "pattern_stats_conv_winograd",
-    "pattern_stats_conv_winograd4",
     "pattern_stats_dense",
     "relu_backward",
     "relu_forward",

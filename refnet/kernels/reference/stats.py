@@ -31,7 +31,6 @@ the input dtype; like them, every element of every output is overwritten.
 import numpy as np
 
 from .im2col import im2col, output_size
-from .winograd import conv2d_backward_weight_winograd
 from .winograd4 import conv2d_backward_weight_winograd4
 
 
@@ -124,46 +123,17 @@ def pattern_stats_conv_winograd(
               = \frac{\partial}{\partial W_{r c i j}} \langle R,\ W * x' \rangle ,
 
     with ``x'`` the input minus its shift, padded with ``-x0`` (a padded zero minus the
-    shift). So the weight gradient of :mod:`refnet.kernels.reference.winograd`, F(3x3,
-    2x2), computes it. ``x0`` must be one value per input channel (constant over the
-    channel's 9 taps); the compiled twin applies it in the transformed domain, where it
-    only changes component ``(1, 1)``: :math:`B^\top (d - x_{0c} \mathbf{1}\mathbf{1}^\top)
-    B = B^\top d B - 4 x_{0c}\, e_1 e_1^\top`.
-    """
-    N, C, H, W = x.shape
-    K, Ho, Wo = Z.shape[1:]
-    Zr = Z.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, K)  # (N*H'*W', K)
-    R, ysum[...] = _rhs(Zr, b, y0, masked, unmasked)  # (N*H'*W', n_cols), (3, K)
-    R_img = R.reshape(N, Ho, Wo, -1).transpose(0, 3, 1, 2)  # (N, n_cols, H', W')
-    dW = np.empty((R.shape[1], C, 3, 3))  # (n_cols, C, 3, 3)
-    conv2d_backward_weight_winograd(np.ascontiguousarray(R_img), _shifted(x, x0, ph, pw), 0, 0, dW)
-    S[...] = dW.reshape(R.shape[1], C * 9).T  # (C*9, n_cols)
-
-
-def pattern_stats_conv_winograd4(
-    x: np.ndarray,
-    Z: np.ndarray,
-    b: np.ndarray,
-    x0: np.ndarray,
-    y0: np.ndarray,
-    ph: int,
-    pw: int,
-    masked: bool,
-    unmasked: bool,
-    S: np.ndarray,
-    ysum: np.ndarray,
-) -> None:
-    r""":func:`pattern_stats_conv_winograd` by Winograd F(3x3, 4x4): 4x4 tiles of ``R``.
-
-    The same weight gradient, by :func:`refnet.kernels.reference.winograd4.
-    conv2d_backward_weight_winograd4`: the 4x4 tiles ``r`` of the columns of ``R`` against
-    the 6x6 tiles ``d'`` of the shifted input,
+    shift). So the Winograd F(3x3, 4x4) weight gradient
+    (:func:`refnet.kernels.reference.winograd4.conv2d_backward_weight_winograd4`) computes
+    it: the 4x4 tiles ``r`` of the columns of ``R`` against the 6x6 tiles ``d'`` of the
+    shifted input,
 
     .. math:: S_{\cdot c,\, r} = \sum_{\text{tiles}} G^\top \big[ (A\, r\, A^\top) \odot
               (B^\top d'_c B) \big] G .
 
-    The compiled twin applies the shift in the transformed domain, where it only changes
-    component ``(1, 1)``: :math:`B^\top \mathbf 1 = (0, -6, 0, 0, 0, 0)`, so
+    ``x0`` must be one value per input channel (constant over the channel's 9 taps); the
+    compiled twin applies it in the transformed domain, where it only changes component
+    ``(1, 1)``: :math:`B^\top \mathbf 1 = (0, -6, 0, 0, 0, 0)`, so
     :math:`B^\top (d - x_{0c} \mathbf 1 \mathbf 1^\top) B = B^\top d B - 36 x_{0c} e_1 e_1^\top`.
     """
     N, C, H, W = x.shape
