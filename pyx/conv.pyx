@@ -23,6 +23,7 @@ from cython cimport floating
 
 from blas cimport _gemm
 from geometry cimport clip_range
+from simd cimport refnet_use_avx2  # no-cython-lint (called by the C kernels below)
 from threads cimport _n_threads, n_threads, refnet_max_threads
 from tiles cimport _next_tiles, _tile_at
 from winograd2x2 cimport _winograd_input
@@ -327,13 +328,6 @@ def conv2d_backward_weight(
 
 cdef extern from *:
     """
-    #if defined(__GNUC__) && defined(__x86_64__)
-    #define REFNET_HAVE_AVX2 1
-    #define REFNET_AVX2 __attribute__((target("avx2,fma")))
-    #else
-    #define REFNET_HAVE_AVX2 0
-    #define REFNET_AVX2
-    #endif
     /* 32-byte vectors for the AVX2+FMA build, 16-byte (SSE2 on x86-64) for the baseline. */
     typedef float refnet_vf8 __attribute__((vector_size(32)));
     typedef double refnet_vd4 __attribute__((vector_size(32)));
@@ -507,19 +501,6 @@ cdef extern from *:
     REFNET_DIRECT_DW(double, refnet_vd4, REFNET_AVX2, refnet_direct_dw_d_avx2)
     REFNET_DIRECT_DW(float, refnet_vf4, , refnet_direct_dw_f_base)
     REFNET_DIRECT_DW(double, refnet_vd2, , refnet_direct_dw_d_base)
-    /* The AVX2+FMA build when the CPU has both (checked once), else the baseline. */
-    static int refnet_use_avx2(void) {
-    #if REFNET_HAVE_AVX2
-        static int use = -1;
-        if (use < 0) {
-            __builtin_cpu_init();
-            use = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        }
-        return use;
-    #else
-        return 0;
-    #endif
-    }
     /* Lanes of the vectors the direct kernels use for elements of `size` bytes. */
     static int refnet_direct_lanes(int size) {
         return (refnet_use_avx2() ? 32 : 16) / size;

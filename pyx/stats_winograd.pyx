@@ -199,14 +199,14 @@ cdef extern from *:
         if (Dmy) { NAME##_arows(my, n, q); NAME##_acols(q, L, Dmy, es); }              \
         if (Dy) { NAME##_arows(y, n, q); NAME##_acols(q, L, Dy, es); }                 \
     }
-    W4_RHS(float, w4_vf4, w4_vi4, W4_AVX2, w4_rhs_f_avx2)
-    W4_RHS(double, w4_vd4, w4_vl4, W4_AVX2, w4_rhs_d_avx2)
+    W4_RHS(float, w4_vf4, w4_vi4, REFNET_AVX2, w4_rhs_f_avx2)
+    W4_RHS(double, w4_vd4, w4_vl4, REFNET_AVX2, w4_rhs_d_avx2)
     W4_RHS(float, w4_vf4, w4_vi4, , w4_rhs_f_base)
     W4_RHS(double, w4_vd4, w4_vl4, , w4_rhs_d_base)
     #define W4_DISPATCH_RHS(T, NAME)                                                   \
     static void NAME(const T* const* z, int w, int L, double c, T* Dm, T* Dmy, T* Dy,  \
                      long es, T* s, double* sums) {                                    \
-        if (w4_use_avx2()) NAME##_avx2(z, w, L, c, Dm, Dmy, Dy, es, s, sums);          \
+        if (refnet_use_avx2()) NAME##_avx2(z, w, L, c, Dm, Dmy, Dy, es, s, sums);          \
         else NAME##_base(z, w, L, c, Dm, Dmy, Dy, es, s, sums);                        \
     }
     W4_DISPATCH_RHS(float, w4_rhs_f)

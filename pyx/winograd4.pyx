@@ -143,13 +143,13 @@ cdef extern from *:
         for (k = 0; k < 4; k++)  /* row k of (A^T m) A */                              \\
             NAME##_row(s + 6 * k * W4_CHUNK, L, bias, y + k * ldy);                    \\
     }
-    W4_OUTPUT(float, W4_AVX2, w4_output_f_avx2)
-    W4_OUTPUT(double, W4_AVX2, w4_output_d_avx2)
+    W4_OUTPUT(float, REFNET_AVX2, w4_output_f_avx2)
+    W4_OUTPUT(double, REFNET_AVX2, w4_output_d_avx2)
     W4_OUTPUT(float, , w4_output_f_base)
     W4_OUTPUT(double, , w4_output_d_base)
     #define W4_DISPATCH_OUTPUT(T, NAME)                                                \\
     static void NAME(const T* M, long ms, int L, T bias, T* s, T* y, long ldy) {       \\
-        if (w4_use_avx2()) NAME##_avx2(M, ms, L, bias, s, y, ldy);                     \\
+        if (refnet_use_avx2()) NAME##_avx2(M, ms, L, bias, s, y, ldy);                     \\
         else NAME##_base(M, ms, L, bias, s, y, ldy);                                   \\
     }
     W4_DISPATCH_OUTPUT(float, w4_output_f)

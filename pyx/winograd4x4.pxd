@@ -9,24 +9,18 @@
 
 from cython cimport floating
 
+from simd cimport refnet_use_avx2
 from tiles cimport _next_tiles, _padded_row, _tile_at
 
 
 # The transform of one tile row segment (at most W4_CHUNK tiles) in C: restrict pointers
 # and fixed strides let GCC vectorise it. It is compiled twice, for AVX2+FMA
-# (__attribute__((target))) and for the baseline target; w4_use_avx2() picks one at run
+# (__attribute__((target))) and for the baseline target; refnet_use_avx2() picks one at run
 # time with __builtin_cpu_supports (elsewhere, without x86-64 GCC, only the baseline).
 cdef extern from *:
     """
     #define W4_CHUNK 32                  /* tiles per segment */
     #define W4_LD (4 * W4_CHUNK + 4)     /* row length of the segment scratch */
-    #if defined(__GNUC__) && defined(__x86_64__)
-    #define W4_HAVE_AVX2 1
-    #define W4_AVX2 __attribute__((target("avx2,fma")))
-    #else
-    #define W4_HAVE_AVX2 0
-    #define W4_AVX2
-    #endif
     /* d (6, W4_LD): the segment's 6 zero-padded input rows, columns 0 .. 4L+1.
        V[e * vs + i] = (B^T d_i B)[e], e = 6 xi + nu, for the tiles i < L of the segment;
        u (6, W4_LD) is scratch. NAME_row applies B to columns 4i .. 4i+5 of one row of
@@ -69,26 +63,13 @@ cdef extern from *:
                        v + 4 * vs, v + 5 * vs);                                        \\
         }                                                                              \\
     }
-    W4_INPUT(float, W4_AVX2, w4_input_f_avx2)
-    W4_INPUT(double, W4_AVX2, w4_input_d_avx2)
+    W4_INPUT(float, REFNET_AVX2, w4_input_f_avx2)
+    W4_INPUT(double, REFNET_AVX2, w4_input_d_avx2)
     W4_INPUT(float, , w4_input_f_base)
     W4_INPUT(double, , w4_input_d_base)
-    /* The AVX2+FMA build when the CPU has both (checked once), else the baseline. */
-    static int w4_use_avx2(void) {
-    #if W4_HAVE_AVX2
-        static int use = -1;
-        if (use < 0) {
-            __builtin_cpu_init();
-            use = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        }
-        return use;
-    #else
-        return 0;
-    #endif
-    }
     #define W4_DISPATCH_INPUT(T, NAME)                                                 \\
     static void NAME(const T* d, int L, T* u, T* V, long vs) {                         \\
-        if (w4_use_avx2()) NAME##_avx2(d, L, u, V, vs);                                \\
+        if (refnet_use_avx2()) NAME##_avx2(d, L, u, V, vs);                                \\
         else NAME##_base(d, L, u, V, vs);                                              \\
     }
     W4_DISPATCH_INPUT(float, w4_input_f)
