@@ -13,7 +13,8 @@ Prints, in one run:
    subprocesses for N = 2k, 8k, 32k memory-mapped images (flat in N);
 4. the peer anchor: Conv(3->32)-ReLU-Conv(32->64)-ReLU-MaxPool2-Flatten-Dense(16384->10),
    float32 32x32x3 inputs, N=2048, kind relu: images/s (a_+ only, as iNNvestigate; and
-   with a_-).
+   with a_-), interleaved with a hand-written torch peer (when torch is installed) so that
+   the ratio comes from one run.
 
 Run from the repository root::
 
@@ -36,7 +37,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _timing import CONV_SHAPES, best_time, gemm_rate  # noqa: E402
+from _timing import CONV_SHAPES, best_time, gemm_rate, interleaved_times  # noqa: E402
 
 import refnet  # noqa: E402
 from refnet import kernels  # noqa: E402
@@ -102,14 +103,87 @@ def peer_anchor(repeats: int, quick: bool) -> None:
     )
     N = 2048 if not quick else 512
     x = np.random.default_rng(0).random((N, 3, 32, 32), dtype=np.float32)
+    fns = {
+        minus: (lambda m=minus: refnet.fit_patterns(net, x, "relu", batch_size=256, minus=m))
+        for minus in (False, True)
+    }
+    peer = torch_relu_statistics(net, x, batch_size=256)
+    if peer is not None:
+        fns["torch"] = peer
+    times = interleaved_times(fns, max(1, repeats // 2))
     for minus in (False, True):
-        t = best_time(
-            lambda m=minus: refnet.fit_patterns(net, x, "relu", batch_size=256, minus=m),
-            max(1, repeats // 2),
-        )
+        t = times[minus]
         label = "a_+ only (as iNNvestigate)" if minus is False else "a_+ and a_-"
-        print(f"  float32, N={N}, kind relu, {label:26s}: {N / t:7.0f} images/s ({t:.2f} s)")
+        ratio = f", {times['torch'] / t:.2f}x torch" if peer is not None else ""
+        head = f"  float32, N={N}, kind relu, {label:26s}"
+        print(f"{head}: {N / t:7.0f} images/s ({t:.2f} s{ratio})")
+    if peer is not None:
+        t = times["torch"]
+        label = "torch peer (a_+ statistics, 2 threads)"
+        print(f"  {label:50s}: {N / t:7.0f} images/s ({t:.2f} s)")
     print("  (peers on this machine, from the issue: iNNvestigate ~700, torch ~540, NumPy ~110)")
+
+
+def torch_relu_statistics(net: refnet.Sequential, x: np.ndarray, batch_size: int):
+    """A hand-written torch peer (as in the issue): forward, then per kernel layer the
+    float32 products ``X^T [M, M y]`` (for a conv, over its patches: torch's weight
+    gradient with ``[M, M y]`` as ``dy``), summed in float64. Returns a function running
+    one pass over ``x``, or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    layers = []
+    for layer in net:
+        if isinstance(layer, refnet.Conv2D):
+            W, b = torch.from_numpy(layer.W), torch.from_numpy(layer.b)
+            layers.append(("conv", W, b, layer.padding))
+        elif isinstance(layer, refnet.Dense):
+            layers.append(("dense", torch.from_numpy(layer.W), torch.from_numpy(layer.b), 0))
+        elif isinstance(layer, refnet.ReLU):
+            layers.append(("relu", None, None, 0))
+        elif isinstance(layer, refnet.MaxPool2D):
+            layers.append(("pool", layer.size, layer.stride, 0))
+        else:
+            layers.append(("flatten", None, None, 0))
+    xt = torch.from_numpy(x)
+
+    def one_pass():
+        sums = {}
+        with torch.no_grad():
+            for start in range(0, len(xt), batch_size):
+                h = xt[start : start + batch_size]
+                for i, (kind, a, b, pad) in enumerate(layers):
+                    if kind == "conv":  # X^T R of the patches is a weight gradient
+                        z = torch.nn.functional.conv2d(h, a, b, padding=pad)
+                        M = (z > 0).to(z.dtype)
+                        R = torch.cat([M, M * (z - b[:, None, None])], dim=1)  # (N, 2K, H, W)
+                        shape = (R.shape[1], h.shape[1], *a.shape[2:])
+                        dW = torch.nn.grad.conv2d_weight(h, shape, R, padding=pad)
+                        sums[i] = sums.get(i, 0) + dW.double()  # (2K, C, kh, kw)
+                        h = z
+                        continue
+                    if kind == "dense":
+                        z = torch.nn.functional.linear(h, a, b)
+                        X, Z = h, z
+                    elif kind == "relu":
+                        h = torch.relu(h)
+                        continue
+                    elif kind == "pool":
+                        h = torch.nn.functional.max_pool2d(h, a, b)
+                        continue
+                    else:
+                        h = h.flatten(1)
+                        continue
+                    M = (Z > 0).to(Z.dtype)
+                    R = torch.cat([M, M * (Z - b)], dim=1)  # (n, 2K)
+                    S = (X.T @ R).double()  # (D, 2K)
+                    sums[i] = sums.get(i, 0) + S
+                    h = z
+        return sums
+
+    return one_pass
 
 
 _MEMORY_CHILD = """
