@@ -158,6 +158,11 @@ def _use_winograd(kh: int, kw: int, s: int, c_in: int, c_out: int) -> bool:
     )
 
 
+def _use_winograd4(Ho: int, Wo: int) -> bool:
+    """F(4x4, 3x3) tiles (else F(2x2, 3x3)) for an output of ``Ho x Wo`` pixels."""
+    return WINOGRAD_TILE == 4 and min(Ho, Wo) >= WINOGRAD4_MIN_SIZE
+
+
 def _use_direct(kh: int, kw: int, s: int, c_in: int) -> bool:
     """Direct (tap-by-tap, no BLAS) weight gradient for stride-1 convs with tiny patches.
 
@@ -244,6 +249,10 @@ WINOGRAD = True
 #: largest output, 4e-6 to 8e-6 in float32 against 2e-7 to 4e-7 for F(2x2) (1e-14 either
 #: way in float64). Set 2 for the more accurate float32 route.
 WINOGRAD_TILE = 4
+#: Smallest output height and width for F(4x4, 3x3) tiles; smaller outputs use F(2x2, 3x3):
+#: on 4x4 and 6x6 images F(4x4) computed up to 3x longer (one or two tiles per row, much
+#: of them past the image), from 8x8 it was up to 1.5x faster (forward, input gradient).
+WINOGRAD4_MIN_SIZE = 8
 #: Smallest number of input and of output channels for which Winograd is used.
 WINOGRAD_MIN_CHANNELS = 8
 
@@ -362,7 +371,7 @@ def conv2d_forward(
     Ho, Wo = _check_geometry(name, H, Wd, kh, kw, s, ph, pw)
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
     with _BlasOneThread():
-        if _use_winograd(kh, kw, s, C, F) and WINOGRAD_TILE == 4:
+        if _use_winograd(kh, kw, s, C, F) and _use_winograd4(Ho, Wo):
             _impl.conv2d_forward_winograd4(_c(x), _c(W), _c(b), ph, pw, out)
         elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_forward_winograd(_c(x), _c(W), _c(b), ph, pw, out)
@@ -400,7 +409,7 @@ def conv2d_backward_input(
     with _BlasOneThread():
         if _use_direct_input(kh, kw, s, C, ph, pw):
             _impl.conv2d_backward_input_direct(_c(dy), _c(W), ph, pw, out)
-        elif _use_winograd(kh, kw, s, F, C) and WINOGRAD_TILE == 4:
+        elif _use_winograd(kh, kw, s, F, C) and _use_winograd4(Ho, Wo):
             _impl.conv2d_backward_input_winograd4(_c(dy), _c(W), ph, pw, out)
         elif _use_winograd(kh, kw, s, F, C):
             _impl.conv2d_backward_input_winograd(_c(dy), _c(W), ph, pw, out)
@@ -434,7 +443,7 @@ def conv2d_backward_weight(
         )
     out = np.empty((F, C, kh, kw), dtype=x.dtype)
     with _BlasOneThread():
-        if _use_winograd(kh, kw, s, C, F) and WINOGRAD_TILE == 4:
+        if _use_winograd(kh, kw, s, C, F) and _use_winograd4(Ho, Wo):
             _impl.conv2d_backward_weight_winograd4(_c(dy), _c(x), ph, pw, out)
         elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_backward_weight_winograd(_c(dy), _c(x), ph, pw, out)

@@ -168,10 +168,10 @@ def pattern_stats_conv(
     D = C * kh * kw
     x0, y0 = _shifts(name, x0, y0, D, K)
     S, ysum, XX = _outputs(D, K, masked, unmasked, xx)
-    from . import _BlasOneThread, _impl
+    from . import WINOGRAD4_MIN_SIZE, _BlasOneThread, _impl
 
     with _BlasOneThread():
-        if _use_winograd_stats(kh, kw, s, C, K, x0, xx):
+        if _use_winograd_stats(kh, kw, s, C, K, x0, xx) and min(Ho, Wo) >= WINOGRAD4_MIN_SIZE:
             _impl.pattern_stats_conv_winograd(
                 np.ascontiguousarray(x), np.ascontiguousarray(Z), np.ascontiguousarray(b),
                 x0, y0, int(ph), int(pw), bool(masked), bool(unmasked), S, ysum,
@@ -195,7 +195,8 @@ def _use_winograd_stats(
     (C8, K16) on 8x8; with one channel the patch GEMM (9 taps) is as fast or faster on small
     images. Needs one shift per input channel (what :class:`refnet.patterns.LayerStats`
     uses for convs) and no ``X'^T X'``; :data:`refnet.kernels.WINOGRAD` ``= False`` turns
-    it off.
+    it off. The caller also requires outputs of at least
+    :data:`refnet.kernels.WINOGRAD4_MIN_SIZE` pixels a side, as for the conv kernels.
     """
     from . import WINOGRAD, _impl, reference
 
