@@ -442,18 +442,19 @@ cdef extern from *:
     #define REFNET_DIRECT_DW(T, V, ATTR, NAME)                                         \
     ATTR static void NAME(                                                             \
         const T* restrict xp, const int* restrict off, int K4, const T* restrict dy,   \
-        int F, int Ho, int Wo, int Wp, T* restrict part)                               \
+        int F, int Ho, int Wo, int Wp, int ns, long xps, long dys, T* restrict part)   \
     {                                                                                  \
         const int n = (int)(sizeof(V) / sizeof(T));                                    \
-        int f, k, oh, ow, l, c, cpr = (Wo + n - 1) / n;                                \
+        int f, k, oh, ow, l, c, q, cpr = (Wo + n - 1) / n;                             \
         if (Wo < n) {                                                                  \
             for (f = 0; f < F; f++)                                                    \
                 for (k = 0; k < K4; k++) {                                             \
                     T s = 0;                                                           \
-                    for (oh = 0; oh < Ho; oh++)                                        \
-                        for (ow = 0; ow < Wo; ow++)                                    \
-                            s += dy[((long)f * Ho + oh) * Wo + ow]                     \
-                                 * xp[off[k] + oh * Wp + ow];                          \
+                    for (q = 0; q < ns; q++)                                           \
+                        for (oh = 0; oh < Ho; oh++)                                    \
+                            for (ow = 0; ow < Wo; ow++)                                \
+                                s += dy[q * dys + ((long)f * Ho + oh) * Wo + ow]       \
+                                     * xp[q * xps + off[k] + oh * Wp + ow];            \
                     part[((long)f * K4 + k) * 8] += s;                                 \
                 }                                                                      \
             return;                                                                    \
@@ -469,10 +470,12 @@ cdef extern from *:
                     int wa = c * n, w0 = wa;                                           \
                     if (wa > Wo - n) wa = Wo - n;                                      \
                     for (l = 0; l < n; l++) m[l] = wa + l >= w0 ? 1 : 0;               \
+                    for (q = 0; q < ns; q++)                                           \
                     for (oh = 0; oh < Ho; oh++) {                                      \
-                        const T* x0 = xp + oh * Wp + wa;                               \
-                        __builtin_memcpy(&d, dy + ((long)f * Ho + oh) * Wo + wa, sizeof(V)); \
-                        __builtin_memcpy(&e, dy + ((long)g * Ho + oh) * Wo + wa, sizeof(V)); \
+                        const T* x0 = xp + q * xps + oh * Wp + wa;                     \
+                        const T* dq = dy + q * dys;                                    \
+                        __builtin_memcpy(&d, dq + ((long)f * Ho + oh) * Wo + wa, sizeof(V)); \
+                        __builtin_memcpy(&e, dq + ((long)g * Ho + oh) * Wo + wa, sizeof(V)); \
                         d *= m;                                                        \
                         e *= m;                                                        \
                         __builtin_memcpy(&u, x0 + off[k], sizeof(V));                  \
@@ -534,11 +537,12 @@ cdef extern from *:
     REFNET_DISPATCH_COLUMNS(double, refnet_direct_cols_d)
     #define REFNET_DISPATCH_DW(T, NAME)                                                \
     static void NAME(const T* xp, const int* off, int K4, const T* dy,                 \
-                     int F, int Ho, int Wo, int Wp, T* part) {                         \
+                     int F, int Ho, int Wo, int Wp, int ns, long xps, long dys,        \
+                     T* part) {                                                        \
         if (refnet_use_avx2())                                                         \
-            NAME##_avx2(xp, off, K4, dy, F, Ho, Wo, Wp, part);                         \
+            NAME##_avx2(xp, off, K4, dy, F, Ho, Wo, Wp, ns, xps, dys, part);           \
         else                                                                           \
-            NAME##_base(xp, off, K4, dy, F, Ho, Wo, Wp, part);                         \
+            NAME##_base(xp, off, K4, dy, F, Ho, Wo, Wp, ns, xps, dys, part);           \
     }
     REFNET_DISPATCH_DW(float, refnet_direct_dw_f)
     REFNET_DISPATCH_DW(double, refnet_direct_dw_d)
@@ -562,10 +566,11 @@ cdef extern from *:
         const char* pf, long pfn) noexcept nogil
     void refnet_direct_dw_f(
         const float* xp, const int* off, int K4, const float* dy,
-        int F, int Ho, int Wo, int Wp, float* part) noexcept nogil
+        int F, int Ho, int Wo, int Wp, int ns, long xps, long dys, float* part) noexcept nogil
     void refnet_direct_dw_d(
         const double* xp, const int* off, int K4, const double* dy,
-        int F, int Ho, int Wo, int Wp, double* part) noexcept nogil
+        int F, int Ho, int Wo, int Wp, int ns, long xps, long dys,
+        double* part) noexcept nogil
 
 
 cdef void _pad_one(
@@ -760,6 +765,11 @@ def conv2d_backward_input_direct(
     conv2d_forward_direct(dy, W_flip, zero, kh - 1 - ph, kw - 1 - pw, out)
 
 
+#: Samples per block of the direct weight gradient, and the bytes of their padded copies.
+cdef int DW_SAMPLES = 64
+cdef Py_ssize_t DW_BLOCK_BYTES = 1 << 18
+
+
 def conv2d_backward_weight_direct(
     const floating[:, :, :, ::1] dy,  # IN (N, F, Ho, Wo)
     const floating[:, :, :, ::1] x,  # IN (N, C, H, W)
@@ -769,19 +779,23 @@ def conv2d_backward_weight_direct(
     """Fill ``out`` with the stride-1 weight gradient tap by tap (no im2col, no BLAS).
 
     ``dW[f, c, i, j] = sum_n <dy_n[f], xp_n[c, i:i+Ho, j:j+Wo]>``: per-thread partial sums
-    in vector lanes, reduced at the end. For tiny ``C kh kw``; samples in parallel.
+    in vector lanes, reduced at the end. For tiny ``C kh kw``; blocks of up to
+    ``DW_SAMPLES`` samples in parallel, padded together so that the kernel keeps its
+    accumulators over a whole block (on 8x8 images one sample is only 8 rows).
     """
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
     cdef int F = out.shape[0], kh = out.shape[2], kw = out.shape[3]
     cdef int Ho = dy.shape[2], Wo = dy.shape[3]
     cdef int Hp = H + 2 * ph, Wp = Wd + 2 * pw, K = C * kh * kw
     cdef int K4 = (K + 3) // 4 * 4  # taps four at a time
-    cdef int n, f, k, lane, t, tid, nt = n_threads(N)
-    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * Ho * Wo
     cdef Py_ssize_t ps = <Py_ssize_t>C * Hp * Wp
+    cdef int per = max(1, min(DW_SAMPLES, DW_BLOCK_BYTES // max(ps * sizeof(floating), 1)))
+    cdef int n_blocks = (N + per - 1) // per if N > 0 else 0
+    cdef int blk, n0, m, g, f, k, lane, t, tid, nt = n_threads(n_blocks)
+    cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * Ho * Wo
     cdef floating total
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] xpad = np.zeros((nt, ps if ps > 0 else 1), dtype=dtype)
+    cdef floating[:, ::1] xpad = np.zeros((nt, per * ps if ps > 0 else 1), dtype=dtype)
     cdef floating[:, ::1] part = np.zeros((nt, <Py_ssize_t>F * K4 * 8 + 1), dtype=dtype)
     off_array = np.zeros(K4, dtype=np.intc)  # taps past K read offset 0 and are dropped
     off_array[:K] = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(kh)[None, :, None] * Wp
@@ -793,14 +807,18 @@ def conv2d_backward_weight_direct(
     if N > 0 and ys > 0:
         with nogil, parallel(num_threads=nt):
             tid = threadid()
-            for n in prange(N, schedule="static"):
-                _pad_one(&x[0, 0, 0, 0] + n * xs, C, H, Wd, ph, pw, &xpad[tid, 0])
+            for blk in prange(n_blocks, schedule="static"):
+                n0 = blk * per
+                m = min(per, N - n0)
+                for g in range(m):
+                    _pad_one(&x[0, 0, 0, 0] + (n0 + g) * xs, C, H, Wd, ph, pw,
+                             &xpad[tid, 0] + g * ps)
                 if floating is float:
-                    refnet_direct_dw_f(&xpad[tid, 0], &off[0], K4, &dy[0, 0, 0, 0] + n * ys,
-                                       F, Ho, Wo, Wp, &part[tid, 0])
+                    refnet_direct_dw_f(&xpad[tid, 0], &off[0], K4, &dy[0, 0, 0, 0] + n0 * ys,
+                                       F, Ho, Wo, Wp, m, ps, ys, &part[tid, 0])
                 else:
-                    refnet_direct_dw_d(&xpad[tid, 0], &off[0], K4, &dy[0, 0, 0, 0] + n * ys,
-                                       F, Ho, Wo, Wp, &part[tid, 0])
+                    refnet_direct_dw_d(&xpad[tid, 0], &off[0], K4, &dy[0, 0, 0, 0] + n0 * ys,
+                                       F, Ho, Wo, Wp, m, ps, ys, &part[tid, 0])
     with nogil:
         for f in range(F):
             for k in range(K):

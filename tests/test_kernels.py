@@ -453,3 +453,17 @@ def test_empty_batch_or_channels_match_the_reference(x_shape):
     assert dx.shape == x_shape
     pooled, argmax = kernels.maxpool2d_forward(x, 2, 2)
     assert pooled.shape == argmax.shape == (N, C, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("N", "C", "H", "W", "F"), [(150, 1, 8, 8, 16), (70, 2, 5, 3, 3)])
+def test_direct_weight_grad_over_sample_blocks(N, C, H, W, F, dtype):
+    """The direct weight gradient accumulates blocks of up to 64 padded samples per thread:
+    several blocks, a short last one, both threads, rows shorter than a vector."""
+    rng = rng_from(11)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    dy = rng.standard_normal((N, F, H, W)).astype(dtype)
+    got, want = _nan_out((F, C, 3, 3), dtype), _nan_out((F, C, 3, 3), dtype)
+    kernels._impl.conv2d_backward_weight_direct(dy, x, 1, 1, got)
+    reference.conv2d_backward_weight(dy, x, 1, 1, 1, want)
+    assert_close(got, want)
