@@ -158,9 +158,11 @@ def _use_winograd(kh: int, kw: int, s: int, c_in: int, c_out: int) -> bool:
     )
 
 
-def _use_winograd4(Ho: int, Wo: int) -> bool:
-    """F(4x4, 3x3) tiles (else F(2x2, 3x3)) for an output of ``Ho x Wo`` pixels."""
-    return WINOGRAD_TILE == 4 and min(Ho, Wo) >= WINOGRAD4_MIN_SIZE
+def _use_winograd4(Ho: int, Wo: int, min_size: int | None = None) -> bool:
+    """F(4x4, 3x3) tiles (else F(2x2, 3x3)) for an output of ``Ho x Wo`` pixels, at least
+    ``min_size`` (default :data:`WINOGRAD4_MIN_SIZE`) a side."""
+    least = WINOGRAD4_MIN_SIZE if min_size is None else min_size
+    return WINOGRAD_TILE == 4 and min(Ho, Wo) >= least
 
 
 def _use_direct(kh: int, kw: int, s: int, c_in: int) -> bool:
@@ -253,6 +255,10 @@ WINOGRAD_TILE = 4
 #: on 4x4 and 6x6 images F(4x4) computed up to 3x longer (one or two tiles per row, much
 #: of them past the image), from 8x8 it was up to 1.5x faster (forward, input gradient).
 WINOGRAD4_MIN_SIZE = 8
+#: The same for the weight gradient, whose F(3x3, 4x4) kernel beat F(3x3, 2x2) from 32x32
+#: outputs (1.3x on 32x32 and 56x56 in float32) but lost below (0.86x on 16x16, 0.77x on
+#: 8x8, with 64 channels in and 128 out).
+WINOGRAD4_MIN_SIZE_WEIGHT = 32
 #: Smallest number of input and of output channels for which Winograd is used.
 WINOGRAD_MIN_CHANNELS = 8
 
@@ -443,7 +449,7 @@ def conv2d_backward_weight(
         )
     out = np.empty((F, C, kh, kw), dtype=x.dtype)
     with _BlasOneThread():
-        if _use_winograd(kh, kw, s, C, F) and _use_winograd4(Ho, Wo):
+        if _use_winograd(kh, kw, s, C, F) and _use_winograd4(Ho, Wo, WINOGRAD4_MIN_SIZE_WEIGHT):
             _impl.conv2d_backward_weight_winograd4(_c(dy), _c(x), ph, pw, out)
         elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_backward_weight_winograd(_c(dy), _c(x), ph, pw, out)
