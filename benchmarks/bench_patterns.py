@@ -75,7 +75,9 @@ def bench_kernel(rates: dict, dtypes, repeats: int, quick: bool) -> None:
             Z = rng.standard_normal((N, F, H, W), dtype=np.float32).astype(dtype)
             b, x0, y0 = np.zeros(F, dtype), np.zeros(C * 9), np.zeros(F)
             args = (x, Z, b, x0, y0, 3, 3, 1, 1, 1, True, False)
-            routes = (False, True) if _use_winograd_stats(3, 3, 1, C, F, x0, False) else (False,)
+            routes = (
+                (False, True) if _use_winograd_stats(3, 3, 1, C, H, W, x0, False) else (False,)
+            )
             for winograd in routes:
                 kernels.WINOGRAD = winograd  # the patch GEMM, then the default route
                 t = best_time(lambda a=args: pattern_stats_conv(*a), repeats)

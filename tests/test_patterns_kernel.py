@@ -196,12 +196,13 @@ def test_conv_winograd_dispatch():
     want = run(reference.pattern_stats_conv, x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, D=72, K=8,
                masked=True, unmasked=True, xx=True)  # fmt: skip
     compiled = refnet.kernels.backend() == "cython"
-    assert _use_winograd_stats(3, 3, 1, 8, 8, x0, False) == compiled
-    assert not _use_winograd_stats(3, 3, 1, 8, 8, x0_taps, False)
-    assert not _use_winograd_stats(3, 3, 1, 8, 8, x0, True)
-    assert not _use_winograd_stats(3, 3, 2, 8, 8, x0, False)
-    assert _use_winograd_stats(3, 3, 1, 4, 8, x0[:36], False) == compiled
-    assert not _use_winograd_stats(3, 3, 1, 1, 8, x0[:9], False)
+    assert _use_winograd_stats(3, 3, 1, 8, 9, 10, x0, False) == compiled
+    assert not _use_winograd_stats(3, 3, 1, 8, 9, 10, x0_taps, False)
+    assert not _use_winograd_stats(3, 3, 1, 8, 9, 10, x0, True)
+    assert not _use_winograd_stats(3, 3, 2, 8, 9, 10, x0, False)
+    assert _use_winograd_stats(3, 3, 1, 4, 9, 10, x0[:36], False) == compiled
+    assert not _use_winograd_stats(3, 3, 1, 1, 9, 10, x0[:9], False)
+    assert not _use_winograd_stats(3, 3, 1, 8, 4, 10, x0, False)  # under 8 pixels a side
     out = pattern_stats_conv(x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, True, True)
     assert_rel(out.S, want[0], np.float64)
     out = pattern_stats_conv(x, Z, conv.b, x0, y0, 3, 3, 1, 1, 1, True, True, xx=True)

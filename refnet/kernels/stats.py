@@ -168,10 +168,10 @@ def pattern_stats_conv(
     D = C * kh * kw
     x0, y0 = _shifts(name, x0, y0, D, K)
     S, ysum, XX = _outputs(D, K, masked, unmasked, xx)
-    from . import WINOGRAD4_MIN_SIZE, _BlasOneThread, _impl
+    from . import _BlasOneThread, _impl
 
     with _BlasOneThread():
-        if _use_winograd_stats(kh, kw, s, C, K, x0, xx) and min(Ho, Wo) >= WINOGRAD4_MIN_SIZE:
+        if _use_winograd_stats(kh, kw, s, C, Ho, Wo, x0, xx):
             _impl.pattern_stats_conv_winograd(
                 np.ascontiguousarray(x), np.ascontiguousarray(Z), np.ascontiguousarray(b),
                 x0, y0, int(ph), int(pw), bool(masked), bool(unmasked), S, ysum,
@@ -186,19 +186,19 @@ def pattern_stats_conv(
 
 
 def _use_winograd_stats(
-    kh: int, kw: int, s: int, C: int, K: int, x0: np.ndarray, xx: bool
+    kh: int, kw: int, s: int, C: int, Ho: int, Wo: int, x0: np.ndarray, xx: bool
 ) -> bool:
-    """Winograd F(3x3, 4x4) statistics for stride-1 3x3 conv layers (compiled backend).
+    """Winograd F(3x3, 4x4) statistics for a stride-1 3x3 conv layer (compiled backend).
 
     Faster than the patch GEMM on the layers with two or more input channels measured on
     this machine, from (C3, K8) to (C32, K64) on 32x32 images (one thread: 2.3x there) and
     (C8, K16) on 8x8; with one channel the patch GEMM (9 taps) is as fast or faster on small
-    images. Needs one shift per input channel (what :class:`refnet.patterns.LayerStats`
-    uses for convs) and no ``X'^T X'``; :data:`refnet.kernels.WINOGRAD` ``= False`` turns
-    it off. The caller also requires outputs of at least
-    :data:`refnet.kernels.WINOGRAD4_MIN_SIZE` pixels a side, as for the conv kernels.
+    images, and outputs under :data:`refnet.kernels.WINOGRAD4_MIN_SIZE` pixels a side are
+    mostly partial tiles. Needs one shift per input channel (what
+    :class:`refnet.patterns.LayerStats` uses for convs) and no ``X'^T X'``;
+    :data:`refnet.kernels.WINOGRAD` ``= False`` turns it off.
     """
-    from . import WINOGRAD, _impl, reference
+    from . import WINOGRAD, WINOGRAD4_MIN_SIZE, _impl, reference
 
     return (
         WINOGRAD
@@ -206,5 +206,6 @@ def _use_winograd_stats(
         and (kh, kw, s) == (3, 3, 1)
         and not xx
         and C >= 2
+        and min(Ho, Wo) >= WINOGRAD4_MIN_SIZE
         and bool(np.all(x0.reshape(C, 9) == x0.reshape(C, 9)[:, :1]))
     )
