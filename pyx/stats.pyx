@@ -168,6 +168,24 @@ cdef void _rhs_plane(
     ys[2 * K + k] += sy
 
 
+def _workspace(int nt, Py_ssize_t rows, Py_ssize_t D, int nc, Py_ssize_t K, bint want_xx,
+               dtype):
+    """Per-thread buffers of a statistics kernel, one row per thread: shifted rows
+    ``(rows, D)``, right-hand side ``(rows, nc)``, float32 GEMM results ``(D, nc)`` and
+    ``(D, D)`` (unused for float64), and the float64 sums ``S``, ``ysum`` and ``XX``."""
+    DD = D * D if want_xx else 1
+    single = np.dtype(dtype) == np.float32
+    return (
+        np.empty((nt, max(rows * D, 1)), dtype=dtype),
+        np.empty((nt, max(rows * nc, 1)), dtype=dtype),
+        np.empty((nt, max(D * nc, 1)), dtype=dtype),
+        np.empty((nt, DD if single else 1), dtype=dtype),
+        np.zeros((nt, max(D * nc, 1))),
+        np.zeros((nt, 3 * K)),
+        np.zeros((nt, DD)),
+    )
+
+
 # --------------------------------------------------------------------------- dense
 
 
@@ -191,15 +209,11 @@ def pattern_stats_dense(
     if n > 0 and (n + nt - 1) // nt < rows:  # spread small batches over the threads
         rows = (n + nt - 1) // nt
     cdef Py_ssize_t n_chunks = (n + rows - 1) // rows
-    cdef Py_ssize_t DD = D * D if want_xx else 1
+    cdef floating[:, ::1] xbuf, rbuf, gbuf, gxx
+    cdef double[:, ::1] s_part, y_part, xx_part
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] xbuf = np.empty((nt, max(rows * D, 1)), dtype=dtype)
-    cdef floating[:, ::1] rbuf = np.empty((nt, max(rows * nc, 1)), dtype=dtype)
-    cdef floating[:, ::1] gbuf = np.empty((nt, max(D * nc, 1)), dtype=dtype)
-    cdef floating[:, ::1] gxx = np.empty((nt, DD if floating is float else 1), dtype=dtype)
-    cdef double[:, ::1] s_part = np.zeros((nt, max(D * nc, 1)))
-    cdef double[:, ::1] y_part = np.zeros((nt, 3 * K))
-    cdef double[:, ::1] xx_part = np.zeros((nt, DD))
+    xbuf, rbuf, gbuf, gxx, s_part, y_part, xx_part = _workspace(
+        nt, rows, D, nc, K, want_xx, dtype)
     cdef Py_ssize_t c, r0, m, i, d, k
     cdef int tid
     cdef int u = 2 * <int>K if masked else 0
@@ -320,15 +334,11 @@ def pattern_stats_conv(
         per = (N + nt - 1) // nt
     cdef Py_ssize_t n_chunks = (N + per - 1) // per if N > 0 else 0
     cdef Py_ssize_t rows = per * P
-    cdef Py_ssize_t DD = D * D if want_xx else 1
+    cdef floating[:, ::1] xbuf, rbuf, gbuf, gxx
+    cdef double[:, ::1] s_part, y_part, xx_part
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] xbuf = np.empty((nt, max(rows * D, 1)), dtype=dtype)
-    cdef floating[:, ::1] rbuf = np.empty((nt, max(rows * nc, 1)), dtype=dtype)
-    cdef floating[:, ::1] gbuf = np.empty((nt, max(D * nc, 1)), dtype=dtype)
-    cdef floating[:, ::1] gxx = np.empty((nt, DD if floating is float else 1), dtype=dtype)
-    cdef double[:, ::1] s_part = np.zeros((nt, max(D * nc, 1)))
-    cdef double[:, ::1] y_part = np.zeros((nt, 3 * K))
-    cdef double[:, ::1] xx_part = np.zeros((nt, DD))
+    xbuf, rbuf, gbuf, gxx, s_part, y_part, xx_part = _workspace(
+        nt, rows, D, nc, K, want_xx, dtype)
     cdef Py_ssize_t c, n0, g, m, p, k, ld
     cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, zs = <Py_ssize_t>K * P
     cdef int tid

@@ -32,7 +32,8 @@ vector comparison (a branch per pixel cost more than the GEMMs).
 Work is cut into blocks of tiles, one OpenMP thread per block with its own scratch; per
 block and component ``e`` one GEMM ``G = D[e] (n_cols, T) V[e]^T (T, C)``. Float32 input
 uses float32 GEMMs per block added to per-thread float64 sums (as ``pyx/stats.pyx`` does
-per chunk; measured: 3e-7 relative to the largest sum); float64 input accumulates in
+per chunk; relative to the largest sum, 2e-7 to 5e-6 on the benchmark shapes against
+1e-7 to 3e-7 for the patch GEMM, ``benchmarks/accuracy.py``); float64 input accumulates in
 float64 directly. BLAS must run single-threaded (the wrapper in
 :mod:`refnet.kernels.stats` arranges it). NumPy twin: ``refnet/kernels/reference/stats.py``.
 """

@@ -17,10 +17,10 @@ and its transpose F(3x3, 4x4) for the weight gradient (the pattern-statistics ke
 ``dy`` as its right-hand side, float64 sums); :data:`WINOGRAD_TILE` ``= 2`` selects F(2x2,
 3x3) and F(3x3, 2x2) (:mod:`refnet.kernels.reference.winograd`), :data:`WINOGRAD` ``=
 False`` turns Winograd off. Its results differ from the direct convolution by rounding
-only (measured relative to the largest entry: F(4x4) up to 8e-6 in float32, F(2x2) under
-1e-6; 1e-14 in float64). Stride-1 layers with few input channels run on direct kernels
-that keep the outputs in registers (forward, input gradient; weight gradient for tiny
-patches).
+only (relative to the largest entry, on the benchmark shapes, ``benchmarks/accuracy.py``:
+F(4x4) 2e-6 to 1.1e-5 in float32, F(2x2) under 5e-7, like im2col; 1e-14 in float64).
+Stride-1 layers with few input channels run on direct kernels that keep the outputs in
+registers (forward, input gradient; weight gradient for tiny patches).
 
 Threads. The compiled kernels parallelise with OpenMP (``OMP_NUM_THREADS`` caps it; calls
 with little work, under about 4e6 multiply-adds per thread, run on fewer threads) and
@@ -165,15 +165,21 @@ def _use_winograd4(Ho: int, Wo: int, min_size: int | None = None) -> bool:
     return WINOGRAD_TILE == 4 and min(Ho, Wo) >= least
 
 
-def _use_direct(kh: int, kw: int, s: int, c_in: int) -> bool:
+def _use_direct_weight(kh: int, kw: int, s: int, c_in: int, Ho: int, Wo: int) -> bool:
     """Direct (tap-by-tap, no BLAS) weight gradient for stride-1 convs with tiny patches.
 
     With ``c_in kh kw <= DIRECT_MAX_TAPS`` the im2col GEMM has a tiny inner dimension and
     BLAS runs far below its peak; the direct kernel accumulates the taps in vector lanes
-    (only up to ``DIRECT_MAX_PIXELS_WEIGHT`` output pixels: the caller checks those).
-    Compiled backend only (the NumPy backend stays on im2col; the twins are tested equal).
+    (up to ``DIRECT_MAX_PIXELS_WEIGHT`` output pixels, beyond which the GEMM's inner
+    dimension has grown). Compiled backend only (the NumPy backend stays on im2col; the
+    twins are tested equal).
     """
-    return _impl is not reference and s == 1 and c_in * kh * kw <= DIRECT_MAX_TAPS
+    return (
+        _impl is not reference
+        and s == 1
+        and c_in * kh * kw <= DIRECT_MAX_TAPS
+        and Ho * Wo <= DIRECT_MAX_PIXELS_WEIGHT
+    )
 
 
 def _use_direct_forward(kh: int, kw: int, s: int, c_in: int) -> bool:
@@ -248,8 +254,9 @@ WINOGRAD = True
 #: multiplications per 16 outputs, 4x fewer than direct; transforms touch 2.25 values per
 #: output), 2 for F(2x2, 3x3) (2.25x fewer, 4 values per output). F(4x4) was 1.1-1.8x
 #: faster on this machine in both dtypes; its rounding error is larger: relative to the
-#: largest output, 4e-6 to 8e-6 in float32 against 2e-7 to 4e-7 for F(2x2) (1e-14 either
-#: way in float64). Set 2 for the more accurate float32 route.
+#: largest output, 2e-6 to 1.1e-5 in float32 against 2e-7 to 5e-7 for F(2x2)
+#: (``benchmarks/accuracy.py``; 1e-14 either way in float64). Set 2 for the more accurate
+#: float32 route.
 WINOGRAD_TILE = 4
 #: Smallest output height and width for F(4x4, 3x3) tiles; smaller outputs use F(2x2, 3x3):
 #: on 4x4 and 6x6 images F(4x4) computed up to 3x longer (one or two tiles per row, much
@@ -453,7 +460,7 @@ def conv2d_backward_weight(
             _impl.conv2d_backward_weight_winograd4(_c(dy), _c(x), ph, pw, out)
         elif _use_winograd(kh, kw, s, C, F):
             _impl.conv2d_backward_weight_winograd(_c(dy), _c(x), ph, pw, out)
-        elif _use_direct(kh, kw, s, C) and Ho * Wo <= DIRECT_MAX_PIXELS_WEIGHT:
+        elif _use_direct_weight(kh, kw, s, C, Ho, Wo):
             _impl.conv2d_backward_weight_direct(_c(dy), _c(x), ph, pw, out)
         else:
             _impl.conv2d_backward_weight(_c(dy), _c(x), s, ph, pw, out)
