@@ -42,7 +42,7 @@ from _timing import interleaved_times  # noqa: E402
 
 import refnet  # noqa: E402
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential  # noqa: E402
-from refnet.explain.methods import METHODS  # noqa: E402
+from refnet.attribution.methods import METHODS  # noqa: E402
 
 try:
     import torch  # noqa: E402

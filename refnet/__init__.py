@@ -6,7 +6,7 @@ are explicit NumPy code; Cython kernels (``refnet.kernels``) speed up the hot lo
 """
 
 from . import kernels, train
-from .explain import Explainer, explain, normalize
+from .attribution import Explainer, explain, normalize
 from .layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
 from .network import Sequential
 from .patterns import Patterns, fit_patterns

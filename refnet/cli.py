@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .explain.methods import METHODS
+from .attribution.methods import METHODS
 
 #: Exit status of a refused input (argparse uses the same for usage errors).
 EXIT_BAD_INPUT = 2
@@ -294,7 +294,7 @@ def cmd_fit_patterns(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .explain import explain
+    from .attribution import explain
 
     names = _method_names()
     if args.method not in names:

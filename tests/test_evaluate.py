@@ -272,7 +272,7 @@ def test_line_angle():
 
 
 def test_linear_toy_patternnet_finds_the_signal_and_the_gradient_does_not():
-    pytest.importorskip("refnet.explain")
+    pytest.importorskip("refnet.attribution")
     pytest.importorskip("refnet.patterns")
     from refnet.evaluate import linear_toy
 

@@ -190,10 +190,10 @@ def _run_steps(
 ) -> dict[str, Any]:
     """The body of :func:`run_demo` (arguments as there)."""
     from .. import save
+    from ..attribution import Explainer
     from ..evaluate import degradation as deg
     from ..evaluate.quality import quality
     from ..evaluate.toy import TOY_METHODS, linear_toy
-    from ..explain import Explainer
     from ..patterns import fit_patterns
     from ..train.digits import train_digits_cnn
     from . import figures, report

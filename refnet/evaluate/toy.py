@@ -110,7 +110,7 @@ def linear_toy(n: int = 2000, seed: int = 0) -> ToyResult:
     -------
     ToyResult with the explanations and their angles to the signal direction ``a_s``.
     """
-    from ..explain import explain
+    from ..attribution import explain
     from ..patterns import fit_patterns
 
     X, y = toy_data(n, seed)

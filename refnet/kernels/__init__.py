@@ -46,6 +46,7 @@ import numpy as np
 
 from . import reference
 from .reference.im2col import output_size
+from .threads import BlasOneThread as _BlasOneThread
 
 __all__ = [
     "backend",
@@ -107,37 +108,6 @@ _impl: ModuleType = _compiled if _compiled is not None else reference
 def backend() -> str:
     """Return the active kernel backend: ``"cython"`` or ``"numpy"``."""
     return "cython" if _impl is not reference else "numpy"
-
-
-# --------------------------------------------------------------------------- threads
-
-
-class _BlasOneThread:
-    """Context manager: BLAS single-threaded while a compiled kernel runs.
-
-    The compiled kernels call BLAS from inside their own OpenMP threads, one GEMM per
-    thread; a multi-threaded BLAS there would oversubscribe the cores. The threadpoolctl
-    controller is built once, on first use (after the BLAS libraries are loaded), and a
-    ``limit`` costs about 15 us. On the NumPy backend this does nothing.
-    """
-
-    _controller = None
-
-    def __enter__(self):
-        if _impl is reference:
-            self._limit = None
-            return self
-        if _BlasOneThread._controller is None:
-            from threadpoolctl import ThreadpoolController
-
-            _BlasOneThread._controller = ThreadpoolController()
-        self._limit = _BlasOneThread._controller.limit(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        if self._limit is not None:
-            self._limit.restore_original_limits()
-        return False
 
 
 def _use_winograd(kh: int, kw: int, s: int, c_in: int, c_out: int) -> bool:

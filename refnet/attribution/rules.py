@@ -8,8 +8,8 @@ one layer, that layer's forward record (a :class:`Step`) and whatever it prepare
 that layer (a weight such as ``A`` or ``W * A``, or the parts ``W^+``, ``W^-``).
 
 This file holds the base class and the rules of the layers without weights (ReLU,
-MaxPool2D, Flatten). Rules for Dense and Conv2D live in :mod:`refnet.explain.rules_linear`
-(the adjoint with a swappable weight) and :mod:`refnet.explain.rules_lrp` (layer-wise
+MaxPool2D, Flatten). Rules for Dense and Conv2D live in :mod:`refnet.attribution.rules_linear`
+(the adjoint with a swappable weight) and :mod:`refnet.attribution.rules_lrp` (layer-wise
 relevance propagation).
 
 .. math::
@@ -57,7 +57,7 @@ class Step:
 class Rule:
     """Base class of a per-layer backward rule.
 
-    ``prepare(layer, pattern)`` runs once per layer when an :class:`~refnet.explain.Explainer`
+    ``prepare(layer, pattern)`` runs once per layer when an :class:`~refnet.attribution.Explainer`
     is built and returns the rule's per-layer constants (``None`` by default).
     ``backward(R, step, prepared)`` maps the signal at the layer's output to its input.
     """

@@ -1,10 +1,10 @@
 r"""``Explainer`` (reusable) and ``explain`` (one call): one implementation underneath.
 
-An :class:`Explainer` binds a network, a method (:mod:`refnet.explain.methods`) and, for
+An :class:`Explainer` binds a network, a method (:mod:`refnet.attribution.methods`) and, for
 PatternNet and PatternAttribution, the patterns; it chooses every layer's rule and lets each
 rule prepare its per-layer constants (``A``, ``W * A``, ``W^+``, ...) once. Calling it on a
 batch runs the forward pass, picks the target, and runs the one backward loop of
-:mod:`refnet.explain.backward` (MATH.md section 4):
+:mod:`refnet.attribution.backward` (MATH.md section 4):
 
 .. math::
 
@@ -36,8 +36,8 @@ class Explainer:
     net : Sequential
         The network; it must end in a layer that outputs logits ``(N, K)``.
     method : str or Method
-        One of :data:`refnet.explain.methods.METHODS` (``"gradient"``, ``"patternnet"``,
-        ``"lrp.epsilon"``, ...), or a :class:`~refnet.explain.methods.Method` composite.
+        One of :data:`refnet.attribution.methods.METHODS` (``"gradient"``, ``"patternnet"``,
+        ``"lrp.epsilon"``, ...), or a :class:`~refnet.attribution.methods.Method` composite.
     patterns : optional
         Required by ``"patternnet"`` and ``"patternattribution"`` (ignored by the other
         methods, so one call signature serves a loop over methods): a fitted patterns

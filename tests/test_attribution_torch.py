@@ -7,8 +7,8 @@ the same trapezoid weights (MATH.md section 4) on torch's gradients at the path 
 
 import numpy as np
 import pytest
+from attribution_helpers import relu_cnn
 from conftest import assert_close
-from explain_helpers import relu_cnn
 
 import refnet
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU

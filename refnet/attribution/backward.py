@@ -10,7 +10,7 @@ layer. The start value at the output is
     s_n = 1 \text{ (gradient family)}, \quad s_n = z_{n,t_n} \text{ (all other methods)},
 
 and :math:`R^{(l)} = \mathrm{rule}_l(R^{(l+1)})` down to the input. Nothing in this file
-depends on the method: the method only chooses the rules (:mod:`refnet.explain.methods`).
+depends on the method: the method only chooses the rules (:mod:`refnet.attribution.methods`).
 """
 
 from __future__ import annotations

@@ -8,12 +8,8 @@
 - :mod:`.explainer`: :class:`Explainer` (reusable) and :func:`explain` (one call);
 - :mod:`.normalize`: per-sample scaling of heatmaps for display.
 
-Note on names: ``refnet/__init__.py`` does ``from .explain import explain``, so the
-attribute ``refnet.explain`` is the *function*, not this package. The package and its
-modules stay importable with ``from ... import`` statements, e.g.
-``from refnet.explain.rules_lrp import Epsilon`` or
-``from refnet.explain.methods import METHODS``; ``import refnet.explain.rules as m`` and
-attribute access like ``refnet.explain.rules`` do not work.
+The package is ``refnet.attribution``; ``refnet.explain`` is the one-call function
+(:func:`refnet.attribution.explainer.explain`).
 """
 
 from .backward import backward_steps, forward_steps, start_signal

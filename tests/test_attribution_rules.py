@@ -11,13 +11,13 @@ Two tiers (STYLE.md, zennit's practice):
 
 import numpy as np
 import pytest
+from attribution_helpers import apply_rule, conv_as_dense, conv_matrix
 from conftest import assert_close, conv_geometries, seeds
-from explain_helpers import apply_rule, conv_as_dense, conv_matrix
 from hypothesis import given, settings
 
 from refnet import Conv2D, Dense
-from refnet.explain.rules_linear import Adjoint
-from refnet.explain.rules_lrp import AlphaBeta, Epsilon, WSquare, ZBox, ZPlus
+from refnet.attribution.rules_linear import Adjoint
+from refnet.attribution.rules_lrp import AlphaBeta, Epsilon, WSquare, ZBox, ZPlus
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

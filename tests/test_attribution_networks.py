@@ -11,12 +11,12 @@ r"""Equivalences between methods on whole networks (MATH.md section 4; STYLE.md,
 
 import numpy as np
 import pytest
+from attribution_helpers import kernel_weights, linear_cnn, relu_cnn
 from conftest import assert_close, seeds
-from explain_helpers import kernel_weights, linear_cnn, relu_cnn
 from hypothesis import given, settings
 
 import refnet
-from refnet.explain.methods import METHODS
+from refnet.attribution.methods import METHODS
 
 N = 4
 

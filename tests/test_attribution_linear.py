@@ -12,7 +12,7 @@ from conftest import assert_close
 
 import refnet
 from refnet import Dense, Sequential
-from refnet.explain.methods import METHODS
+from refnet.attribution.methods import METHODS
 
 a_s = np.array([1.0, 0.0])
 a_d = np.array([1.0, 1.0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, kernels
-from refnet.explain.rules import Step
+from refnet.attribution.rules import Step
 
 
 def relu_cnn(seed: int = 0, bias: bool = False, dtype=np.float64) -> Sequential:

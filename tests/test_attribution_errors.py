@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from explain_helpers import kernel_weights, relu_cnn
+from attribution_helpers import kernel_weights, relu_cnn
 
 import refnet
 from refnet import Dense, Sequential
