@@ -5,7 +5,7 @@ makes its inputs C-contiguous, allocates the output, and then calls the kernel o
 active backend. The kernels themselves never validate; both backends share one signature
 (see :mod:`refnet.kernels.reference`).
 
-The backend is chosen once, at import: ``"cython"`` when the extension modules built by
+The backend is chosen once, at import (:mod:`refnet.kernels.compiled`).
 ``setup.py`` import, ``"numpy"`` otherwise, or when the environment variable
 ``REFNET_BACKEND=numpy`` forces the reference path. Nothing is printed either way.
 
@@ -37,14 +37,13 @@ change the environment itself; if this bites, set, *before* NumPy is imported::
 
 from __future__ import annotations
 
-import importlib
 import operator
-import os
-from types import ModuleType
 
 import numpy as np
 
 from . import reference
+from .compiled import backend
+from .compiled import impl as _impl
 from .reference.im2col import output_size
 from .threads import BlasOneThread as _BlasOneThread
 
@@ -63,51 +62,6 @@ __all__ = [
 ]
 
 FLOATS = (np.float32, np.float64)
-
-
-#: The extension modules built from ``pyx/`` (``pyx/<stem>.pyx`` -> ``refnet.kernels._<stem>``).
-#: All of them must import for the ``"cython"`` backend; otherwise the NumPy twins run.
-COMPILED_MODULES = (
-    "_activation",
-    "_conv",
-    "_pool",
-    "_stats",
-    "_stats_winograd",
-    "_winograd4",
-)
-
-
-def _load_compiled() -> ModuleType | None:
-    if os.environ.get("REFNET_BACKEND", "").strip().lower() == "numpy":
-        return None
-    try:
-        modules = [importlib.import_module(f"{__name__}.{m}") for m in COMPILED_MODULES]
-        return _CompiledKernels(*modules)
-    except ImportError:
-        return None
-
-
-class _CompiledKernels(ModuleType):
-    """Namespace gathering the compiled kernels under the reference twins' names."""
-
-    def __init__(self, *modules: ModuleType) -> None:
-        super().__init__("refnet.kernels.compiled")
-        for name in reference.__all__:
-            for mod in modules:
-                if hasattr(mod, name):
-                    setattr(self, name, getattr(mod, name))
-                    break
-            else:
-                raise ImportError(f"the compiled kernels lack {name}")
-
-
-_compiled = _load_compiled()
-_impl: ModuleType = _compiled if _compiled is not None else reference
-
-
-def backend() -> str:
-    """Return the active kernel backend: ``"cython"`` or ``"numpy"``."""
-    return "cython" if _impl is not reference else "numpy"
 
 
 def _use_winograd(kh: int, kw: int, s: int, c_in: int, c_out: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def compiled_backend() -> bool:
     """Whether the compiled kernels are active (imported late: no import cycle)."""
-    from . import backend
+    from .compiled import backend
 
     return backend() == "cython"
 
