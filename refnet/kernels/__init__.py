@@ -6,8 +6,6 @@ active backend. The kernels themselves never validate; both backends share one s
 (see :mod:`refnet.kernels.reference`).
 
 The backend is chosen once, at import (:mod:`refnet.kernels.compiled`).
-``setup.py`` import, ``"numpy"`` otherwise, or when the environment variable
-``REFNET_BACKEND=numpy`` forces the reference path. Nothing is printed either way.
 
 Algorithms. Convolutions run as im2col + one BLAS GEMM per sample (OpenMP over the batch).
 Stride-1 3x3 convolutions with at least :data:`WINOGRAD_MIN_CHANNELS` input and output
