@@ -6,6 +6,7 @@ instead of drawing anything and filtering, so every example is used.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))  # so that tests can `import naive`
+
+# Keras 3 runs its tests on the torch backend (its numpy backend needs jax); it reads this
+# variable when it is first imported.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 #: Relative tolerance per dtype (STYLE.md, "Tests").
 TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
