@@ -178,14 +178,20 @@ def test_layer_rows_conv_are_patches_and_sampling_is_bounded():
         layer_rows(net, x, 1)
 
 
+def _pattern_along(W: np.ndarray) -> np.ndarray:
+    """The pattern ``a = w / (w^T w)`` per neuron (``w^T a = 1``), in ``W``'s shape."""
+    W2 = W.reshape(len(W), -1)  # (K, D)
+    return (W2 / np.einsum("kd,kd->k", W2, W2)[:, None]).reshape(W.shape)
+
+
 def test_quality_on_a_cnn_reports_every_layer_without_nan():
     net = _small_cnn()
     rng = np.random.default_rng(6)
     x_fit, x_eval = rng.random((40, 1, 4, 4)), rng.random((40, 1, 4, 4))
 
-    class P:  # a stand-in for fitted patterns: A = W (PatternNet with A = W is S_w)
+    class P:  # a stand-in for fitted patterns along W: a = w / (w^T w), so S_a = S_w
         def __init__(self):
-            self.A = {i: net.layers[i].W for i in net.kernel_layers()}
+            self.A = {i: _pattern_along(net.layers[i].W) for i in net.kernel_layers()}
             self.A_minus = self.A
 
     result = quality(net, {"linear": P(), "relu": P()}, x_fit, x_eval, max_rows=200)
@@ -196,6 +202,13 @@ def test_quality_on_a_cnn_reports_every_layer_without_nan():
             for name in ("S_w", "S_a", "S_a+-", "S_r"):
                 assert row[name]["mean"] is not None and np.isfinite(row[name]["mean"])
     assert result.per_neuron["y"][0]["S_w"].shape == (3,)
+    # With the pattern along w, S_a and S_a+- are S_w, so their rho is S_w's (NaN where the
+    # neuron's target is constant).
+    for target in ("y", "relu"):
+        for i in net.kernel_layers():
+            rho = result.per_neuron[target][i]
+            np.testing.assert_array_equal(rho["S_a"], rho["S_w"])
+            np.testing.assert_array_equal(rho["S_a+-"], rho["S_w"])
     with pytest.raises(ValueError, match="must not be empty"):
         quality(net, {}, x_fit[:0], x_eval)
 
