@@ -53,6 +53,11 @@ def _keras() -> Any:
     return require("keras", "keras", "refnet.from_keras")
 
 
+def _array(v: Any) -> np.ndarray:
+    """A Keras variable's value as a NumPy array (a copy)."""
+    return np.array(sys.modules["keras"].ops.convert_to_numpy(v))
+
+
 def _pair(v: Any) -> tuple[int, int]:
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
@@ -143,20 +148,20 @@ class _KerasConverter:
         if layer.groups != 1 or _pair(layer.dilation_rate) != (1, 1) or s[0] != s[1]:
             why = f"groups={layer.groups}, dilation_rate={layer.dilation_rate}, strides={s}"
             raise self.fail(layer, why)
-        K = np.asarray(layer.kernel.numpy())  # (kh, kw, C, F)
+        K = _array(layer.kernel)  # (kh, kw, C, F)
         W = K.transpose(3, 2, 0, 1)  # (F, C, kh, kw)
-        bias = np.asarray(layer.bias.numpy()) if layer.use_bias else None
+        bias = _array(layer.bias) if layer.use_bias else None
         pads = self.same_or_valid(layer, K.shape[:2], s)
         self.builder.conv(np.ascontiguousarray(W), bias, s[0], pads, layer.name)
 
     def dense(self, layer: Any) -> None:
         if self.spatial:
             raise self.fail(layer, "Dense on an image (apply a Flatten first)")
-        K = np.asarray(layer.kernel.numpy())  # (in, out)
+        K = _array(layer.kernel)  # (in, out)
         if self.perm is not None:
             K = K[self.perm]  # Keras's NHWC flatten order -> refnet's NCHW order
             self.perm = None
-        bias = np.asarray(layer.bias.numpy()) if layer.use_bias else None
+        bias = _array(layer.bias) if layer.use_bias else None
         self.builder.add(Dense(np.ascontiguousarray(K.T), bias), layer.name)  # W (out, in)
 
     def pool(self, layer: Any) -> None:
@@ -186,10 +191,10 @@ class _KerasConverter:
         ndim = len(self.builder.shape)
         if layer.axis not in (-1, ndim - 1):
             raise self.fail(layer, f"axis={layer.axis} (only the channel axis, -1)")
-        mean = np.asarray(layer.moving_mean.numpy())
-        var = np.asarray(layer.moving_variance.numpy())
-        gamma = np.asarray(layer.gamma.numpy()) if layer.scale else np.ones_like(mean)
-        beta = np.asarray(layer.beta.numpy()) if layer.center else np.zeros_like(mean)
+        mean = _array(layer.moving_mean)
+        var = _array(layer.moving_variance)
+        gamma = _array(layer.gamma) if layer.scale else np.ones_like(mean)
+        beta = _array(layer.beta) if layer.center else np.zeros_like(mean)
         if not self.spatial and self.perm is not None:
             gamma, beta, mean, var = (a[self.perm] for a in (gamma, beta, mean, var))
         self.builder.batchnorm(gamma, beta, mean, var, float(layer.epsilon), layer.name)
@@ -270,7 +275,7 @@ def from_keras(model_or_path: Any) -> Sequential:
         rest = layers[i + 1 :]
         last = all(type(r).__name__ in DROPPED for r in rest)
         converter.convert(layer, last)
-    dtype = {np.asarray(w.numpy()).dtype for w in model.weights} or {np.dtype(np.float32)}
+    dtype = {_array(w).dtype for w in model.weights} or {np.dtype(np.float32)}
     if len(shape) == 3:
         converter.builder.report.notes.append(
             "converted from NHWC to NCHW: feed x.transpose(0, 3, 1, 2)"
