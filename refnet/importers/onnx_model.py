@@ -50,6 +50,11 @@ def _onnx() -> Any:
     return require("onnx", "onnx", "refnet.from_onnx")
 
 
+def label(node: Any) -> str:
+    """The node's name, or its first output's name for an unnamed node."""
+    return node.name or node.output[0]
+
+
 class _OnnxConverter:
     """Walks the nodes in order, keeping the current tensor's name and the constants."""
 
@@ -61,7 +66,7 @@ class _OnnxConverter:
         self.constants = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
 
     def fail(self, node: Any, why: str) -> Exception:
-        return unsupported("onnx", node.op_type, node.name or node.output[0], why, SUPPORTED)
+        return unsupported("onnx", node.op_type, label(node), why, SUPPORTED)
 
     def attrs(self, node: Any) -> dict[str, Any]:
         get = self.onnx.helper.get_attribute_value
@@ -143,7 +148,7 @@ class _OnnxConverter:
         if s[0] != s[1]:
             raise self.fail(node, f"strides {s} (refnet's Conv2D has one stride)")
         pads = self.pads(node, attrs, k, s)
-        self.builder.conv(W, self.const(node, 2, required=False), s[0], pads, node.name)
+        self.builder.conv(W, self.const(node, 2, required=False), s[0], pads, label(node))
 
     def op_Gemm(self, node: Any, attrs: dict, last: bool) -> None:
         if attrs.get("transA", 0):
@@ -154,13 +159,13 @@ class _OnnxConverter:
         C = self.const(node, 2, required=False)
         b = None if C is None else beta * self.bias(node, C, W.shape[0])
         dtype = self.const(node, 1).dtype
-        self.builder.add(Dense(W.astype(dtype), None if b is None else b.astype(dtype)), node.name)
+        self.builder.add(Dense(W.astype(dtype), None if b is None else b.astype(dtype)), label(node))
 
     def op_MatMul(self, node: Any, attrs: dict, last: bool) -> None:
         B = self.const(node, 1)
         if B.ndim != 2 or len(self.builder.shape) != 2:
             raise self.fail(node, f"weight {B.shape} on input {self.builder.shape} (only 2-D)")
-        self.builder.add(Dense(np.ascontiguousarray(B.T)), node.name)  # W (out, in)
+        self.builder.add(Dense(np.ascontiguousarray(B.T)), label(node))  # W (out, in)
 
     def bias(self, node: Any, c: np.ndarray, n_out: int, spatial: bool = False) -> np.ndarray:
         """``c`` as a per-output bias ``(n_out,)``, if it broadcasts as one."""
@@ -187,7 +192,7 @@ class _OnnxConverter:
         layer.b = (layer.b.astype(np.float64) + b).astype(layer.b.dtype)
 
     def op_Relu(self, node: Any, attrs: dict, last: bool) -> None:
-        self.builder.add(ReLU(), node.name)
+        self.builder.add(ReLU(), label(node))
 
     def op_MaxPool(self, node: Any, attrs: dict, last: bool) -> None:
         k, s = self.window(node, attrs)
@@ -195,36 +200,36 @@ class _OnnxConverter:
             raise self.fail(node, "padding or storage_order=1")
         if k[0] != k[1] or s[0] != s[1]:
             raise self.fail(node, f"kernel_shape {k} and strides {s} must be square")
-        self.builder.add(MaxPool2D(k[0], s[0]), node.name)
+        self.builder.add(MaxPool2D(k[0], s[0]), label(node))
 
     def op_AveragePool(self, node: Any, attrs: dict, last: bool) -> None:
         k, s = self.window(node, attrs)
         pads = self.pads(node, attrs, k, s)
         if any(pads) and not attrs.get("count_include_pad", 0):
             raise self.fail(node, f"pads {pads} with count_include_pad=0")
-        self.builder.avgpool(k, s, pads, node.name)
+        self.builder.avgpool(k, s, pads, label(node))
 
     def op_GlobalAveragePool(self, node: Any, attrs: dict, last: bool) -> None:
-        self.builder.add(GlobalAvgPool2D(keepdims=True), node.name)
+        self.builder.add(GlobalAvgPool2D(keepdims=True), label(node))
 
     def op_Flatten(self, node: Any, attrs: dict, last: bool) -> None:
         if attrs.get("axis", 1) != 1:
             raise self.fail(node, f"axis={attrs['axis']} (only 1)")
-        self.builder.add(Flatten(), node.name)
+        self.builder.add(Flatten(), label(node))
 
     def op_Reshape(self, node: Any, attrs: dict, last: bool) -> None:
         target = [int(v) for v in self.const(node, 1).reshape(-1)]
         D = int(np.prod(self.builder.shape[1:]))
         if len(target) != 2 or not (target[1] == D or (target[1] == -1 and target[0] != -1)):
             raise self.fail(node, f"target shape {target} (only (N, -1) on {self.builder.shape})")
-        self.builder.add(Flatten(), node.name)
+        self.builder.add(Flatten(), label(node))
 
     def op_BatchNormalization(self, node: Any, attrs: dict, last: bool) -> None:
         if attrs.get("training_mode", 0) or any(o for o in node.output[1:]):
             raise self.fail(node, "training_mode=1 (only inference statistics)")
         gamma, beta, mean, var = (self.const(node, i) for i in range(1, 5))
         eps = float(attrs.get("epsilon", 1e-5))
-        self.builder.batchnorm(gamma, beta, mean, var, eps, node.name)
+        self.builder.batchnorm(gamma, beta, mean, var, eps, label(node))
 
     def op_Pad(self, node: Any, attrs: dict, last: bool) -> None:
         mode = attrs.get("mode", "constant")
@@ -234,20 +239,20 @@ class _OnnxConverter:
             raise self.fail(node, f"mode={mode!r} or a nonzero pad value")
         if len(p) != 8 or any(p[i] for i in (0, 1, 4, 5)) or min(p) < 0:
             raise self.fail(node, f"pads {p} (only non-negative H and W padding of NCHW)")
-        self.builder.add(ZeroPad2D((p[2], p[6], p[3], p[7])), node.name)
+        self.builder.add(ZeroPad2D((p[2], p[6], p[3], p[7])), label(node))
 
     def op_Dropout(self, node: Any, attrs: dict, last: bool) -> None:
         if len(node.output) > 1 and node.output[1]:
             raise self.fail(node, "its mask output is used")
-        self.builder.drop(node.name or node.output[0], "Dropout")
+        self.builder.drop(label(node), "Dropout")
 
     def op_Identity(self, node: Any, attrs: dict, last: bool) -> None:
-        self.builder.drop(node.name or node.output[0], "Identity")
+        self.builder.drop(label(node), "Identity")
 
     def op_Softmax(self, node: Any, attrs: dict, last: bool) -> None:
         if not last or len(self.builder.shape) != 2 or attrs.get("axis", -1) not in (1, -1):
             raise self.fail(node, "a Softmax is supported only last, over the class axis")
-        self.builder.softmax(node.name or node.output[0], node.op_type)
+        self.builder.softmax(label(node), node.op_type)
 
     op_LogSoftmax = op_Softmax
 
@@ -325,6 +330,10 @@ def from_onnx(model_or_path: Any) -> Sequential:
             f"{OPSETS[-1]}); convert it with onnx.version_converter.convert_version"
         )
     graph = model.graph
+    for node in graph.node:  # name an unsupported op before any shape complaint
+        if node.op_type != "Constant" and not hasattr(_OnnxConverter, f"op_{node.op_type}"):
+            why = "this op has no refnet equivalent"
+            raise unsupported("onnx", node.op_type, label(node), why, SUPPORTED)
     name, shape, dtype = _input(onnx, graph)
     converter = _OnnxConverter(onnx, graph, name, shape)
     nodes = list(graph.node)
