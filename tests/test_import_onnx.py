@@ -55,8 +55,15 @@ def _everything(opset=13):
         n("Conv", ["bn2", "W2"], ["c2"], auto_pad="SAME_UPPER", strides=[2, 2], name="conv2"),
         n("Add", ["c2", "b2"], ["c2b"]),  # a bias added separately
         n("Relu", ["c2b"], ["r2"]),
-        n("AveragePool", ["r2"], ["p2"], kernel_shape=[3, 3], strides=[1, 1],
-          pads=[1, 1, 1, 1], count_include_pad=1),
+        n(
+            "AveragePool",
+            ["r2"],
+            ["p2"],
+            kernel_shape=[3, 3],
+            strides=[1, 1],
+            pads=[1, 1, 1, 1],
+            count_include_pad=1,
+        ),
         n("MaxPool", ["p2"], ["p3"], kernel_shape=[2, 2], strides=[2, 2]),
         n("Pad", ["p3", "pads"], ["p4"], mode="constant"),
         n("GlobalAveragePool", ["p4"], ["gap"]),
@@ -72,13 +79,23 @@ def _everything(opset=13):
         n("Softmax", ["id"], ["y"], axis=1),
     ]
     inits = [
-        _c("W1", _w(4, 3, 3, 3)), _c("b1", _w(4)),
-        _c("g1", _w(4)), _c("be1", _w(4)), _c("m1", _w(4)), _c("v1", RNG.uniform(0.5, 2, 4)),
-        _c("g2", _w(4)), _c("be2", _w(4)), _c("m2", _w(4)), _c("v2", RNG.uniform(0.5, 2, 4)),
-        _c("W2", _w(5, 4, 2, 2)), _c("b2", _w(1, 5, 1, 1)),
+        _c("W1", _w(4, 3, 3, 3)),
+        _c("b1", _w(4)),
+        _c("g1", _w(4)),
+        _c("be1", _w(4)),
+        _c("m1", _w(4)),
+        _c("v1", RNG.uniform(0.5, 2, 4)),
+        _c("g2", _w(4)),
+        _c("be2", _w(4)),
+        _c("m2", _w(4)),
+        _c("v2", RNG.uniform(0.5, 2, 4)),
+        _c("W2", _w(5, 4, 2, 2)),
+        _c("b2", _w(1, 5, 1, 1)),
         numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 0, 0, 1]), "pads"),
-        _c("G1", _w(5, 6)), _c("gc1", _w(6)),
-        _c("M2", _w(6, 3)), _c("mb", _w(3)),
+        _c("G1", _w(5, 6)),
+        _c("gc1", _w(6)),
+        _c("M2", _w(6, 3)),
+        _c("mb", _w(3)),
     ]
     return _model(nodes, inits, [None, 3, 9, 9], [None, 3], opset)
 
@@ -121,9 +138,16 @@ def test_a_torch_export_with_folded_batchnorm_matches_torch(tmp_path):
     nn = torch.nn
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 5, 3), nn.BatchNorm2d(5), nn.ReLU(), nn.AvgPool2d(2),
-        nn.Flatten(), nn.Linear(5, 3),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 5, 3),
+        nn.BatchNorm2d(5),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(5, 3),
     )
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -132,8 +156,15 @@ def test_a_torch_export_with_folded_batchnorm_matches_torch(tmp_path):
             m.weight.data.uniform_(0.5, 2)
     model.eval()
     buffer = io.BytesIO()
-    torch.onnx.export(model, (torch.zeros(1, 3, 10, 10),), buffer, dynamo=False,
-                      opset_version=13, input_names=["x"], output_names=["y"])
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 3, 10, 10),),
+        buffer,
+        dynamo=False,
+        opset_version=13,
+        input_names=["x"],
+        output_names=["y"],
+    )
     path = tmp_path / "model.onnx"
     path.write_bytes(buffer.getvalue())
     exported = onnx.load(path)
@@ -156,8 +187,10 @@ def test_fit_patterns_and_every_method_run_on_an_imported_net():
 
 
 def _one_op(node, inits=(), in_shape=(None, 2, 6, 6)):
-    tail = [helper.make_node("Flatten", [node.output[0]], ["f"]),
-            helper.make_node("MatMul", ["f", "Wt"], ["y"])]
+    tail = [
+        helper.make_node("Flatten", [node.output[0]], ["f"]),
+        helper.make_node("MatMul", ["f", "Wt"], ["y"]),
+    ]
     return _model([node, *tail], [*inits, _c("Wt", np.ones((1, 2)))], list(in_shape), [None, 2])
 
 
@@ -165,17 +198,36 @@ def _one_op(node, inits=(), in_shape=(None, 2, 6, 6)):
     "node, inits, kind",
     [
         (helper.make_node("LRN", ["x"], ["h"], size=3, name="lrn"), [], "LRN 'lrn'"),
-        (helper.make_node("Conv", ["x", "Wg"], ["h"], group=2, name="cg"),
-         [_c("Wg", _w(2, 1, 3, 3))], "Conv 'cg'"),
-        (helper.make_node("Conv", ["x", "Wd"], ["h"], dilations=[2, 2], name="cd"),
-         [_c("Wd", _w(2, 2, 3, 3))], "Conv 'cd'"),
+        (
+            helper.make_node("Conv", ["x", "Wg"], ["h"], group=2, name="cg"),
+            [_c("Wg", _w(2, 1, 3, 3))],
+            "Conv 'cg'",
+        ),
+        (
+            helper.make_node("Conv", ["x", "Wd"], ["h"], dilations=[2, 2], name="cd"),
+            [_c("Wd", _w(2, 2, 3, 3))],
+            "Conv 'cd'",
+        ),
         (helper.make_node("Add", ["x", "x"], ["h"], name="res"), [], "Add 'res'"),
-        (helper.make_node("MaxPool", ["x"], ["h"], kernel_shape=[2, 2], ceil_mode=1,
-                          name="mp"), [], "MaxPool 'mp'"),
-        (helper.make_node("MaxPool", ["x"], ["h"], kernel_shape=[2, 2], dilations=[2, 2],
-                          name="md"), [], "MaxPool 'md'"),
-        (helper.make_node("AveragePool", ["x"], ["h"], kernel_shape=[2, 2], pads=[1, 1, 1, 1],
-                          name="ap"), [], "AveragePool 'ap'"),
+        (
+            helper.make_node("MaxPool", ["x"], ["h"], kernel_shape=[2, 2], ceil_mode=1, name="mp"),
+            [],
+            "MaxPool 'mp'",
+        ),
+        (
+            helper.make_node(
+                "MaxPool", ["x"], ["h"], kernel_shape=[2, 2], dilations=[2, 2], name="md"
+            ),
+            [],
+            "MaxPool 'md'",
+        ),
+        (
+            helper.make_node(
+                "AveragePool", ["x"], ["h"], kernel_shape=[2, 2], pads=[1, 1, 1, 1], name="ap"
+            ),
+            [],
+            "AveragePool 'ap'",
+        ),
         (helper.make_node("Sigmoid", ["x"], ["h"], name="sig"), [], "Sigmoid 'sig'"),
     ],
 )
@@ -187,13 +239,17 @@ def test_unsupported_ops_raise_a_clear_error(node, inits, kind):
 
 def test_recurrent_op_and_branching_graph_and_opset_raise_clear_errors():
     lstm = helper.make_node("LSTM", ["x", "Wl", "Rl"], ["h"], hidden_size=2, name="rnn")
-    model = _model([lstm], [_c("Wl", _w(1, 8, 3)), _c("Rl", _w(1, 8, 2))], [5, None, 3],
-                   [5, None, 2], out="h")
+    model = _model(
+        [lstm], [_c("Wl", _w(1, 8, 3)), _c("Rl", _w(1, 8, 2))], [5, None, 3], [5, None, 2], out="h"
+    )
     with pytest.raises(refnet.UnsupportedModelError, match="LSTM 'rnn' is not supported"):
         refnet.from_onnx(model)
-    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Relu", ["x"], ["b"]),
-             helper.make_node("Flatten", ["b"], ["f"]),
-             helper.make_node("MatMul", ["f", "Wt"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Relu", ["x"], ["b"]),
+        helper.make_node("Flatten", ["b"], ["f"]),
+        helper.make_node("MatMul", ["f", "Wt"], ["y"]),
+    ]
     branching = _model(nodes, [_c("Wt", np.ones((72, 2)))], [None, 2, 6, 6], [None, 2])
     with pytest.raises(refnet.UnsupportedModelError, match="not the previous op's output"):
         refnet.from_onnx(branching)

@@ -159,7 +159,8 @@ class _OnnxConverter:
         C = self.const(node, 2, required=False)
         b = None if C is None else beta * self.bias(node, C, W.shape[0])
         dtype = self.const(node, 1).dtype
-        self.builder.add(Dense(W.astype(dtype), None if b is None else b.astype(dtype)), label(node))
+        bias = None if b is None else b.astype(dtype)
+        self.builder.add(Dense(W.astype(dtype), bias), label(node))
 
     def op_MatMul(self, node: Any, attrs: dict, last: bool) -> None:
         B = self.const(node, 1)
