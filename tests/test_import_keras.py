@@ -124,6 +124,14 @@ def test_global_average_pooling_and_maxpool_and_keras_file(tmp_path):
     x = _x((3, 8, 8, 2))
     _close(_log_softmax(net(_nchw(x))), np.log(_predict(model, x).astype(np.float64)))
     assert "Softmax" in net.import_report.stripped[0]
+    from refnet.cli import main  # the command line takes the .keras file directly
+
+    np.save(tmp_path / "x.npy", _nchw(x))
+    argv = ["explain", "--model", str(path), "--input", str(tmp_path / "x.npy")]
+    assert main([*argv, "--method", "gradient", "--out", str(tmp_path / "g.npy")]) == 0
+    np.testing.assert_allclose(
+        np.load(tmp_path / "g.npy"), refnet.explain(net, _nchw(x), "gradient")
+    )
 
 
 def test_fit_patterns_and_every_method_run_on_an_imported_net():

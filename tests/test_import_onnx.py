@@ -257,3 +257,26 @@ def test_recurrent_op_and_branching_graph_and_opset_raise_clear_errors():
     old.opset_import[0].version = 10
     with pytest.raises(refnet.UnsupportedModelError, match="opset 10 is not supported"):
         refnet.from_onnx(old)
+
+
+def test_the_cli_takes_an_onnx_model(tmp_path, capsys):
+    from refnet.cli import main
+
+    model = _everything()
+    onnx.save(model, tmp_path / "model.onnx")
+    X = _x((20, 3, 9, 9))
+    np.save(tmp_path / "X.npy", X)
+    path = str(tmp_path / "model.onnx")
+    fit = ["fit-patterns", "--model", path, "--data", str(tmp_path / "X.npy"), "--no-progress"]
+    assert main([*fit, "--out", str(tmp_path / "p.npz")]) == 0
+    explain = ["explain", "--model", path, "--input", str(tmp_path / "X.npy")]
+    pattern_args = ["--patterns", str(tmp_path / "p.npz"), "--method", "patternattribution"]
+    assert main([*explain, *pattern_args, "--out", str(tmp_path / "h.npy")]) == 0
+    net = refnet.from_onnx(model)
+    patterns = refnet.fit_patterns(net, X)
+    expected = refnet.explain(net, X, "patternattribution", patterns=patterns)
+    np.testing.assert_allclose(np.load(tmp_path / "h.npy"), expected, rtol=1e-4, atol=1e-6)
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    bad = ["explain", "--model", str(tmp_path / "bad.onnx"), "--input", str(tmp_path / "X.npy")]
+    assert main([*bad, "--method", "gradient", "--out", str(tmp_path / "g.npy")]) == 2
+    assert "cannot import the model" in capsys.readouterr().err
