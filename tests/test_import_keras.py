@@ -16,6 +16,9 @@ layers = keras.layers
 import refnet  # noqa: E402
 from refnet.attribution.methods import METHODS  # noqa: E402
 
+#: Few points for the averaging methods: the tests check that they run, not their accuracy.
+QUICK = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 3, "seed": 0}}
+
 # Keras's torch backend converts tensors with np.array(x), which NumPy 2 warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -139,7 +142,7 @@ def test_fit_patterns_and_every_method_run_on_an_imported_net():
     x = _nchw(_x((16, 8, 8, 3)))
     patterns = refnet.fit_patterns(net, x, batch_size=8)
     for method in METHODS:
-        h = refnet.explain(net, x[:2], method=method, patterns=patterns)
+        h = refnet.explain(net, x[:2], method, patterns=patterns, **QUICK.get(method, {}))
         assert h.shape == x[:2].shape and np.isfinite(h).all(), method
 
 

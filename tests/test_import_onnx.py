@@ -19,6 +19,9 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 import refnet  # noqa: E402
 from refnet.attribution.methods import METHODS  # noqa: E402
 
+#: Few points for the averaging methods: the tests check that they run, not their accuracy.
+QUICK = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 3, "seed": 0}}
+
 RNG = np.random.default_rng(0)
 pytestmark = [
     pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript"),
@@ -182,7 +185,7 @@ def test_fit_patterns_and_every_method_run_on_an_imported_net():
     x = _x((16, 3, 9, 9))
     patterns = refnet.fit_patterns(net, x, batch_size=8)
     for method in METHODS:
-        h = refnet.explain(net, x[:2], method=method, patterns=patterns)
+        h = refnet.explain(net, x[:2], method, patterns=patterns, **QUICK.get(method, {}))
         assert h.shape == x[:2].shape and np.isfinite(h).all(), method
 
 

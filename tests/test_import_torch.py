@@ -14,6 +14,9 @@ nn = torch.nn
 import refnet  # noqa: E402
 from refnet.attribution.methods import METHODS  # noqa: E402
 
+#: Few points for the averaging methods: the tests check that they run, not their accuracy.
+QUICK = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 3, "seed": 0}}
+
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 
 
@@ -168,7 +171,7 @@ def test_fit_patterns_and_every_method_run_on_an_imported_net(tmp_path):
     x = _x(np.float32, (24, 3, 12, 12))
     patterns = refnet.fit_patterns(net, x, batch_size=12)
     for method in METHODS:
-        h = refnet.explain(net, x[:2], method=method, patterns=patterns)
+        h = refnet.explain(net, x[:2], method, patterns=patterns, **QUICK.get(method, {}))
         assert h.shape == (2, 3, 12, 12) and np.isfinite(h).all(), method
     refnet.save(net, tmp_path / "net.npz")
     np.testing.assert_array_equal(refnet.load(tmp_path / "net.npz")(x), net(x))

@@ -23,6 +23,8 @@ from refnet.kernels import reference
 from refnet.layers import AvgPool2D, ChannelAffine, GlobalAvgPool2D, ZeroPad2D
 
 FAST = settings(max_examples=25, deadline=None)
+#: Few points for the averaging methods: the tests check that they run, not their accuracy.
+QUICK = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 3, "seed": 0}}
 
 
 @st.composite
@@ -182,7 +184,7 @@ def test_every_method_and_fit_patterns_run_through_the_new_layers():
     patterns = refnet.fit_patterns(net, x, batch_size=8)
     assert sorted(patterns.A) == [2, 5, 8]
     for method in METHODS:
-        h = refnet.explain(net, x[:3], method=method, patterns=patterns)
+        h = refnet.explain(net, x[:3], method, patterns=patterns, **QUICK.get(method, {}))
         assert h.shape == x[:3].shape and np.isfinite(h).all(), method
 
 
