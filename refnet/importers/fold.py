@@ -50,7 +50,7 @@ def fold_batchnorm(
         )
     s64, t64 = s.astype(np.float64), t.astype(np.float64)
     shape = (n_out,) + (1,) * (layer.W.ndim - 1)  # (F, 1, 1, 1) or (out, 1)
-    W = (layer.W.astype(np.float64) * s64.reshape(shape)).astype(layer.W.dtype)
+    W = (layer.W.astype(np.float64) * s64.reshape(shape)).astype(layer.W.dtype)  # W's shape
     b = (layer.b.astype(np.float64) * s64 + t64).astype(layer.b.dtype)  # = (b - mu) s + beta
     if isinstance(layer, Conv2D):
         return Conv2D(W, b, stride=layer.stride, padding=layer.padding)

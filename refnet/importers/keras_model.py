@@ -180,7 +180,8 @@ class _KerasConverter:
         if not self.spatial:
             return  # already a vector
         _, C, H, W = self.builder.shape
-        self.perm = np.arange(H * W * C).reshape(H, W, C).transpose(2, 0, 1).reshape(-1)
+        keras_index = np.arange(H * W * C).reshape(H, W, C)  # (H, W, C): Keras's order
+        self.perm = keras_index.transpose(2, 0, 1).reshape(-1)  # (C*H*W,): refnet's order
         self.builder.add(Flatten(), layer.name)
         if H * W > 1:
             self.builder.report.notes.append(

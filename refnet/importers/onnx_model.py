@@ -171,7 +171,7 @@ class _OnnxConverter:
     def bias(self, node: Any, c: np.ndarray, n_out: int, spatial: bool = False) -> np.ndarray:
         """``c`` as a per-output bias ``(n_out,)``, if it broadcasts as one."""
         shape = c.shape
-        squeezed = c.reshape(-1) if c.size == n_out else None
+        squeezed = c.reshape(-1) if c.size == n_out else None  # (n_out,)
         fits = (
             squeezed is not None
             and (not spatial or shape in ((n_out, 1, 1), (1, n_out, 1, 1), (n_out,)))
@@ -219,7 +219,7 @@ class _OnnxConverter:
         self.builder.add(Flatten(), label(node))
 
     def op_Reshape(self, node: Any, attrs: dict, last: bool) -> None:
-        target = [int(v) for v in self.const(node, 1).reshape(-1)]
+        target = [int(v) for v in self.const(node, 1).reshape(-1)]  # the target shape
         D = int(np.prod(self.builder.shape[1:]))
         if len(target) != 2 or not (target[1] == D or (target[1] == -1 and target[0] != -1)):
             raise self.fail(node, f"target shape {target} (only (N, -1) on {self.builder.shape})")
@@ -234,7 +234,7 @@ class _OnnxConverter:
 
     def op_Pad(self, node: Any, attrs: dict, last: bool) -> None:
         mode = attrs.get("mode", "constant")
-        p = [int(v) for v in self.const(node, 1).reshape(-1)]
+        p = [int(v) for v in self.const(node, 1).reshape(-1)]  # (8,): begins, then ends
         value = self.const(node, 2, required=False)
         if mode != "constant" or (value is not None and float(value.reshape(-1)[0]) != 0.0):
             raise self.fail(node, f"mode={mode!r} or a nonzero pad value")
