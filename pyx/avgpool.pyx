@@ -6,6 +6,10 @@ each window's mean; the backward pass, its adjoint, adds ``dy / (kh kw)`` to eve
 of the window (overlapping windows add up). One OpenMP ``prange`` runs over the ``N * C``
 channels, which own disjoint parts of the output. Sums are accumulated in the input's
 dtype, in the same order as the twin's (window offsets in row-major order).
+
+``kh == kw == sh == sw == 2``, the common downsampling, has its own forward loop over
+pairs of input rows with the window's four offsets written out, so that the compiler sees
+a fixed-length window and a unit-stride output row.
 """
 
 from cython.parallel cimport prange
@@ -33,6 +37,25 @@ cdef void _avgpool_channel(
                 for q in range(kw):
                     total = total + corner[<Py_ssize_t>p * W + q]
             y[oh * Wo + ow] = total / inv
+
+
+cdef void _avgpool2_channel(
+    const floating* x,  # IN (H, W)
+    int W, int Ho, int Wo,
+    floating* y,  # OUT (Ho, Wo)
+) noexcept nogil:
+    """2x2 windows, stride 2: ``((a0 + a1) + b0) + b1``, the twin's order, over 4."""
+    cdef Py_ssize_t oh, ow
+    cdef const floating* top
+    cdef const floating* bottom
+    cdef floating* y_row
+    for oh in range(Ho):
+        top = x + 2 * oh * W
+        bottom = top + W
+        y_row = y + oh * Wo
+        for ow in range(Wo):
+            y_row[ow] = (((top[2 * ow] + top[2 * ow + 1]) + bottom[2 * ow])
+                         + bottom[2 * ow + 1]) / 4
 
 
 cdef void _avgpool_channel_backward(
@@ -64,6 +87,10 @@ def avgpool2d_forward(
     cdef Py_ssize_t k, NC = <Py_ssize_t>N * C, xs = <Py_ssize_t>H * W
     cdef Py_ssize_t ys = <Py_ssize_t>Ho * Wo
     if NC == 0 or ys == 0:
+        return
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        for k in prange(NC, nogil=True, schedule="static", num_threads=n_threads(NC)):
+            _avgpool2_channel(&x[0, 0, 0, 0] + k * xs, W, Ho, Wo, &out[0, 0, 0, 0] + k * ys)
         return
     for k in prange(NC, nogil=True, schedule="static", num_threads=n_threads(NC)):
         _avgpool_channel(&x[0, 0, 0, 0] + k * xs, W, kh, kw, sh, sw, Ho, Wo,

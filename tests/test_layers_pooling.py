@@ -79,6 +79,22 @@ def test_avgpool_kernel_equals_twin_and_naive(geometry, dtype, seed):
         np.testing.assert_allclose(out, dx, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 9), (3, 1, 2, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_2x2_stride_2_path_equals_the_twin(shape, dtype):
+    """The compiled kernel has its own loop for 2x2 windows with stride 2 (odd sizes too)."""
+    x = np.random.default_rng(8).standard_normal(shape).astype(dtype)
+    y = kernels.avgpool2d_forward(x, 2, 2, 2, 2)
+    out = np.full(y.shape, np.nan, dtype=dtype)
+    reference.avgpool2d_forward(x, 2, 2, 2, 2, out)
+    np.testing.assert_array_equal(y, out)  # the same summation order: bit for bit
+    np.testing.assert_allclose(
+        y,
+        naive_avgpool(x.astype(np.float64), (2, 2), (2, 2)),
+        rtol=1e-6 if dtype == np.float32 else 1e-14,
+    )
+
+
 def _layers():
     rng = np.random.default_rng(1)
     return [
