@@ -68,6 +68,9 @@ def test_avgpool_kernel_equals_twin_and_naive(geometry, dtype, seed):
     reference.avgpool2d_backward(dy, kh, kw, sh, sw, out)
     np.testing.assert_allclose(dx, out, rtol=rtol, atol=rtol)
     assert y.dtype == dx.dtype == dtype
+    # the backward is the forward's adjoint: <avgpool(x), dy> = <x, avgpool^T(dy)>
+    lhs, rhs = np.vdot(y.astype(np.float64), dy), np.vdot(x.astype(np.float64), dx)
+    assert np.isclose(lhs, rhs, rtol=100 * rtol, atol=100 * rtol * np.abs(dy).sum())
     if kernels.backend() == "cython":  # the compiled module itself, NaN-prefilled out
         from refnet.kernels import _avgpool
 
