@@ -77,6 +77,18 @@ def test_conv_flatten_dense_needs_the_flatten_permutation():
     assert any("NHWC flatten" in note for note in net.import_report.notes)
 
 
+def test_nested_sequential_models_are_expanded():
+    keras.utils.set_random_seed(3)
+    block = keras.Sequential([layers.Conv2D(3, 3, padding="same"), layers.ReLU()])
+    model = keras.Sequential(
+        [keras.Input((6, 6, 2)), block, layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2)]
+    )
+    net = refnet.from_keras(model)
+    x = _x((2, 6, 6, 2))
+    _close(net(_nchw(x)), _predict(model, x))
+    assert [type(layer).__name__ for layer in net][:2] == ["Conv2D", "ReLU"]
+
+
 def _everything():
     keras.utils.set_random_seed(1)
     inp = keras.Input((8, 8, 3))

@@ -33,6 +33,7 @@ from .fold import NetBuilder, same_pads
 
 SUPPORTED = (
     "InputLayer",
+    "Sequential (nested)",
     "Conv2D (groups=1, dilation_rate=1, equal strides, 'valid' or 'same')",
     "Dense (on vectors)",
     "activation 'relu', 'linear', or a final 'softmax' (stripped)",
@@ -201,6 +202,17 @@ class _KerasConverter:
         self.builder.batchnorm(gamma, beta, mean, var, float(layer.epsilon), layer.name)
 
 
+def _flat_layers(keras: Any, model: Any) -> list[Any]:
+    """The model's layers in order, nested ``keras.Sequential`` models expanded."""
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Sequential):
+            out.extend(_flat_layers(keras, layer))
+        elif type(layer).__name__ != "InputLayer":
+            out.append(layer)
+    return out
+
+
 def _check_linear(keras: Any, model: Any) -> None:
     """Raise unless every layer of a functional model feeds only the next one."""
     if isinstance(model, keras.Sequential):
@@ -228,7 +240,8 @@ def from_keras(model_or_path: Any) -> Sequential:
     Parameters
     ----------
     model_or_path : keras.Model, str or PathLike
-        A built ``keras.Sequential`` or a functional model whose layers form one chain,
+        A built ``keras.Sequential`` (nested Sequentials allowed) or a functional model
+        whose layers form one chain,
         or the path of a ``.keras`` file (loaded with ``keras.saving.load_model``,
         ``compile=False``). If Keras is not imported yet and ``KERAS_BACKEND`` is unset,
         it is set to ``"torch"`` first.
@@ -271,7 +284,7 @@ def from_keras(model_or_path: Any) -> Sequential:
         )
     _check_linear(keras, model)
     converter = _KerasConverter(shape)
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    layers = _flat_layers(keras, model)
     for i, layer in enumerate(layers):
         rest = layers[i + 1 :]
         last = all(type(r).__name__ in DROPPED for r in rest)
