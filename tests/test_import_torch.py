@@ -155,6 +155,22 @@ def test_conv_after_a_batchnorm():
     ]
 
 
+@pytest.mark.parametrize(
+    "size, layers", [((3, 2), "AvgPool2D"), (6, None), ((None, 3), "AvgPool2D")]
+)
+def test_adaptive_average_pooling_that_divides_the_input(size, layers):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.AdaptiveAvgPool2d(size), nn.Flatten())
+    shape = (2, 6, 6)
+    with torch.no_grad():
+        n_out = model(torch.zeros(1, *shape)).shape[1]
+    model.append(nn.Linear(n_out, 2))
+    net = _check(model, (3, *shape))
+    kinds = [type(layer).__name__ for layer in net]
+    assert (
+        (layers in kinds) if layers else ("AvgPool2D" not in kinds and net.import_report.dropped)
+    )
+
+
 def test_train_mode_uses_running_statistics_and_says_so():
     model = _everything().train()
     net = refnet.from_torch(model, (3, 12, 12))
@@ -197,7 +213,7 @@ class _Residual(nn.Module):
         (nn.MaxPool2d(2, dilation=2), "MaxPool2d"),
         (nn.MaxPool2d(3, 2, padding=1), "MaxPool2d"),
         (nn.AvgPool2d(2, padding=1, count_include_pad=False), "AvgPool2d"),
-        (nn.AdaptiveAvgPool2d(2), "AdaptiveAvgPool2d"),
+        (nn.AdaptiveAvgPool2d(4), "AdaptiveAvgPool2d"),
         (nn.LSTM(4, 4), "LSTM"),
         (nn.Tanh(), "Tanh"),
         (_Residual(), "_Residual"),

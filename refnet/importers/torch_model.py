@@ -26,7 +26,7 @@ SUPPORTED = (
     "ReLU",
     "MaxPool2d (square, no padding, dilation=1, ceil_mode=False)",
     "AvgPool2d (ceil_mode=False; padding only with count_include_pad=True)",
-    "AdaptiveAvgPool2d(1)",
+    "AdaptiveAvgPool2d (output size 1, or dividing the input size)",
     "Flatten(start_dim=1, end_dim=-1)",
     "BatchNorm1d/BatchNorm2d (running statistics)",
     "ZeroPad2d",
@@ -80,9 +80,7 @@ class _TorchConverter:
         elif isinstance(m, nn.AvgPool2d):
             self.avgpool(name, m)
         elif isinstance(m, nn.AdaptiveAvgPool2d):
-            if _pair(m.output_size) != (1, 1):
-                raise self.fail(name, m, f"output_size {m.output_size} (only 1 is supported)")
-            self.emit(GlobalAvgPool2D(keepdims=True), name)
+            self.adaptive_avgpool(name, m)
         elif isinstance(m, nn.Flatten):
             if m.start_dim != 1 or m.end_dim != -1:
                 raise self.fail(name, m, f"start_dim={m.start_dim}, end_dim={m.end_dim}")
@@ -146,6 +144,25 @@ class _TorchConverter:
         if (ph or pw) and not m.count_include_pad:
             raise self.fail(name, m, "padding with count_include_pad=False")
         self.builder.avgpool(k, s, (ph, ph, pw, pw), name)
+
+    def adaptive_avgpool(self, name: str, m: Any) -> None:
+        """``AdaptiveAvgPool2d(1)`` is GlobalAvgPool2D; an output size that divides the
+        input size is an AvgPool2D with window = stride = input / output (VGG's
+        ``AdaptiveAvgPool2d(7)`` on a 7x7 map is the identity and is dropped)."""
+        size = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * 2
+        if tuple(size) == (1, 1):
+            self.emit(GlobalAvgPool2D(keepdims=True), name)
+            return
+        H, W = self.builder.shape[2:]
+        oh, ow = (H if size[0] is None else size[0]), (W if size[1] is None else size[1])
+        if H % oh or W % ow:
+            why = f"output_size {m.output_size} does not divide the input size {(H, W)}"
+            raise self.fail(name, m, why)
+        if (oh, ow) == (H, W):
+            self.builder.drop(name, f"AdaptiveAvgPool2d({m.output_size}) on a {H}x{W} input")
+            return
+        k = (H // oh, W // ow)
+        self.builder.avgpool(k, k, (0, 0, 0, 0), name)
 
     def batchnorm(self, name: str, m: Any) -> None:
         if m.running_mean is None or m.running_var is None:
