@@ -49,7 +49,14 @@ write the heatmaps (same shape as the input) to .npy, or draw them to .png.
 examples:
   refnet explain --model net.npz --input x.npy --method gradient --out heat.npy
   refnet explain --model net.npz --patterns patterns.npz --input x.npy \\
-      --method patternattribution --target 3 --out heat.png"""
+      --method patternattribution --target 3 --out heat.png
+  refnet explain --model model.onnx --input x.npy --method gradient --out heat.npy"""
+
+
+MODEL_HELP = (
+    "network saved by refnet.save (.npz), or a model to import: .onnx (refnet.from_onnx, "
+    "needs refnet[onnx]) or .keras (refnet.from_keras, needs refnet[keras]; NCHW input)"
+)
 
 
 class CommandError(Exception):
@@ -96,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=FIT_HELP,
         formatter_class=fmt,
     )
-    fit.add_argument(
-        "--model", required=True, metavar="NET.npz", help="network saved by refnet.save"
-    )
+    fit.add_argument("--model", required=True, metavar="NET", help=MODEL_HELP)
     fit.add_argument(
         "--data",
         required=True,
@@ -123,9 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=EXPLAIN_HELP,
         formatter_class=fmt,
     )
-    exp.add_argument(
-        "--model", required=True, metavar="NET.npz", help="network saved by refnet.save"
-    )
+    exp.add_argument("--model", required=True, metavar="NET", help=MODEL_HELP)
     exp.add_argument(
         "--patterns",
         metavar="PATTERNS.npz",
@@ -174,9 +177,17 @@ def _existing_file(path: str, what: str) -> Path:
 
 
 def _load_network(path: str):
-    from . import load
+    """A refnet ``.npz`` network, or an ``.onnx`` / ``.keras`` model imported on the fly."""
+    from . import from_keras, from_onnx, load
 
     p = _existing_file(path, "model")
+    suffix = p.suffix.lower()
+    if suffix in (".onnx", ".keras"):
+        importer = from_onnx if suffix == ".onnx" else from_keras
+        try:
+            return importer(p)
+        except (ImportError, ValueError, TypeError, OSError) as exc:
+            raise CommandError(f"cannot import the model '{path}': {exc}") from exc
     try:
         return load(p)
     except (ValueError, TypeError, KeyError, OSError) as exc:
@@ -213,10 +224,10 @@ def _load_array(path: str, what: str, mmap: bool = False) -> np.ndarray:
 
 def _input_rank(net) -> int | None:
     """The number of dimensions (batch axis included) the network's first layer expects."""
-    from .layers import Conv2D, Dense, MaxPool2D
+    from .layers import AvgPool2D, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, ZeroPad2D
 
     first = net.layers[0]
-    if isinstance(first, (Conv2D, MaxPool2D)):
+    if isinstance(first, (Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, ZeroPad2D)):
         return 4
     if isinstance(first, Dense):
         return 2

@@ -27,7 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from .layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
+from .layers import (
+    AvgPool2D,
+    ChannelAffine,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool2D,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    ZeroPad2D,
+)
 from .network import Sequential
 
 KIND_KEY = "refnet_kind"
@@ -214,6 +225,29 @@ def _build_maxpool2d(path: str, arrays: dict, i: int, cfg: dict) -> MaxPool2D:
     return MaxPool2D(int(cfg["size"]), int(cfg["stride"]))
 
 
+def _build_avgpool2d(path: str, arrays: dict, i: int, cfg: dict) -> AvgPool2D:
+    size, stride = (tuple(int(v) for v in cfg[k]) for k in ("size", "stride"))
+    return AvgPool2D(size, stride)
+
+
+def _build_channel_affine(path: str, arrays: dict, i: int, cfg: dict) -> ChannelAffine:
+    C = int(cfg["channels"])
+    scale = _weight(path, arrays, i, "ChannelAffine", "scale", (C,))
+    shift = _weight(path, arrays, i, "ChannelAffine", "shift", (C,))
+    return ChannelAffine(scale, shift)
+
+
+def _build_globalavgpool2d(path: str, arrays: dict, i: int, cfg: dict) -> GlobalAvgPool2D:
+    keepdims = cfg["keepdims"]
+    if not isinstance(keepdims, bool):
+        raise ValueError(f"keepdims must be true or false, got {keepdims!r}")
+    return GlobalAvgPool2D(keepdims)
+
+
+def _build_zeropad2d(path: str, arrays: dict, i: int, cfg: dict) -> ZeroPad2D:
+    return ZeroPad2D(tuple(int(p) for p in cfg["padding"]))
+
+
 #: How ``load`` rebuilds each layer type from its config and the file's arrays.
 LAYER_BUILDERS: dict[str, Callable[[str, dict, int, dict], Layer]] = {
     "Dense": _build_dense,
@@ -221,6 +255,10 @@ LAYER_BUILDERS: dict[str, Callable[[str, dict, int, dict], Layer]] = {
     "MaxPool2D": _build_maxpool2d,
     "ReLU": lambda path, arrays, i, cfg: ReLU(),
     "Flatten": lambda path, arrays, i, cfg: Flatten(),
+    "AvgPool2D": _build_avgpool2d,
+    "GlobalAvgPool2D": _build_globalavgpool2d,
+    "ZeroPad2D": _build_zeropad2d,
+    "ChannelAffine": _build_channel_affine,
 }
 
 

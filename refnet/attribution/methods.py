@@ -19,6 +19,15 @@ patternnet              ``R A``          ``R [z > 0]``           argmax    resha
 patternattribution      ``R (W * A)``    ``R [z > 0]``           argmax    reshape
 ======================  ===============  ======================  ========  ========
 
+The linear layers without a weight to swap (AvgPool2D, GlobalAvgPool2D, ZeroPad2D and
+ChannelAffine, the per-channel affine map of an unfolded BatchNorm) get their adjoint, the
+layer's own backward pass, in every method, LRP included. For the gradient family,
+PatternNet and PatternAttribution this is the exact backward pass of a linear map. For LRP
+it is a choice: average pooling spreads each relevance evenly over its window (weights
+``1 / (kh kw)``, which conserves relevance) instead of in proportion to the inputs as the
+z-rule would, and the affine map scales relevance by ``s`` (not conservative). Patterns
+belong to the kernel layers (Dense, Conv2D) only.
+
 ``METHODS`` maps every method name to the function that builds it from its options.
 """
 
@@ -31,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
+from ..layers import LINEAR_MAPS, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
 from .rules import Identity, LayerBackward, ReLUDeconvNet, ReLUGradient, ReLUGuided, Rule
 from .rules_linear import Adjoint
 from .rules_lrp import AlphaBeta, Epsilon, WSquare, ZBox, ZPlus
@@ -209,8 +218,9 @@ def _type_names(types: type | tuple[type, ...]) -> str:
 
 def composite(linear: Rule, relu: Rule) -> dict[type | tuple[type, ...], Rule]:
     """The ordered map ``{(Dense, Conv2D): linear, ReLU: relu, (MaxPool2D, Flatten): argmax
-    or reshape}``, the shape every method in MATH.md section 4 has."""
-    return {LINEAR: linear, ReLU: relu, ROUTING: LayerBackward()}
+    or reshape, LINEAR_MAPS: adjoint}``, the shape every method in MATH.md section 4 has
+    (``LINEAR_MAPS``: average pooling, padding, per-channel affine; their own backward)."""
+    return {LINEAR: linear, ReLU: relu, ROUTING: LayerBackward(), LINEAR_MAPS: LayerBackward()}
 
 
 # --------------------------------------------------------------------------- the methods

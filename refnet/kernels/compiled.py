@@ -19,6 +19,7 @@ from . import reference
 #: All of them must import for the ``"cython"`` backend; otherwise the NumPy twins run.
 COMPILED_MODULES = (
     "_activation",
+    "_avgpool",
     "_conv",
     "_pool",
     "_stats",

@@ -7,6 +7,7 @@ validation, casting and allocation live in :mod:`refnet.kernels`.
 """
 
 from .activation import relu_backward, relu_forward
+from .avgpool import avgpool2d_backward, avgpool2d_forward
 from .conv import (
     conv2d_backward_input,
     conv2d_backward_input_direct,
@@ -34,6 +35,8 @@ from .winograd4 import (
 )
 
 __all__ = [
+    "avgpool2d_backward",
+    "avgpool2d_forward",
     "col2im",
     "conv2d_backward_input",
     "conv2d_backward_input_direct",
