@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -214,8 +215,13 @@ def degradation_figure(
     plt.close(fig)
 
 
-def save_heatmap_png(heat: np.ndarray, method: str, path: Path, max_images: int = 32) -> None:
-    """The heatmaps (N, C, H, W) of one method side by side in one PNG (``refnet explain``)."""
+def save_heatmap_png(
+    heat: np.ndarray, method: str, path: Path | BinaryIO, max_images: int = 32
+) -> None:
+    """The heatmaps (N, C, H, W) of one method side by side in one PNG (``refnet explain``).
+
+    ``path`` is a file name or a binary file object (``refnet explain`` writes atomically).
+    """
     plt = pyplot()
     n = min(len(heat), max_images)
     fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 1.8), squeeze=False)
@@ -226,5 +232,5 @@ def save_heatmap_png(heat: np.ndarray, method: str, path: Path, max_images: int 
         axes[0, i].set_yticks([])
     axes[0, 0].set_title(_label(method), fontsize=8, loc="left")
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

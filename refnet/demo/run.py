@@ -17,10 +17,11 @@ Everything is seeded from ``seed``: the same seed gives the same numbers.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any, TextIO
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from ..progress import progress_bar
 
 #: The optional packages the demo needs (import name, pip name).
 DEMO_DEPENDENCIES = (("matplotlib", "matplotlib"), ("sklearn", "scikit-learn"))
@@ -84,23 +87,6 @@ class DemoSettings:
 def missing_dependencies() -> list[str]:
     """The pip names of the demo's optional dependencies that are not installed."""
     return [pip for module, pip in DEMO_DEPENDENCIES if importlib.util.find_spec(module) is None]
-
-
-def _progress_factory(enabled: bool) -> Callable[[Iterable, str], Iterable]:
-    """``bar(iterable, desc)``: a tqdm progress bar on stderr if enabled and installed."""
-    tqdm = None
-    if enabled:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            tqdm = None
-
-    def bar(iterable: Iterable, desc: str) -> Iterable:
-        if tqdm is None:
-            return iterable
-        return tqdm(iterable, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
-
-    return bar
 
 
 class _Clock:
@@ -200,7 +186,7 @@ def _run_steps(
 
     out.mkdir(parents=True, exist_ok=True)
     settings = DemoSettings.for_run(quick)
-    bar = _progress_factory(progress)
+    bar = functools.partial(progress_bar, enabled=progress)  # bar(iterable, desc)
     clock = _Clock(stream)
     labels = dict(TOY_METHODS)
     metrics: dict[str, Any] = {"seed": seed, "quick": quick, "settings": asdict(settings)}
