@@ -7,10 +7,16 @@ A refnet file is an ordinary NumPy ``.npz`` archive whose arrays are
 - ``refnet_meta``: a 0-d string holding JSON (for a network: the layer types and configs),
 - the payload arrays (for a network: ``layers.<i>.<name>``, e.g. ``layers.0.W``).
 
-Files are read with ``np.load(..., allow_pickle=False)``, so loading never runs code from
-the file. Anything that is not a valid file of the expected kind and version — a text
-file, a truncated archive, some other ``.npz``, a missing or misshapen weight — raises a
-``ValueError`` that names the file and says what is wrong.
+Files may come from anyone. They are read member by member with
+``np.lib.format.read_array(..., allow_pickle=False)``, so loading never runs code from the
+file, and everything that can be checked without the array data is checked first: the
+member names, each ``.npy`` header (dtype, shape, size), a bound on decompression
+(``MAX_INFLATION``), the kind, version and JSON metadata and, for a network, every
+weight's shape against the architecture. Anything that is not a valid file of the
+expected kind and version — a text file, a truncated archive, some other ``.npz``, a
+missing or misshapen weight, a zip bomb, a config stride of 2.7 — raises a ``ValueError``
+that names the file and says what is wrong; a missing file raises ``FileNotFoundError``.
+Files are written atomically (:mod:`refnet.fileio`).
 
 ``write_npz`` / ``read_npz`` are the shared header-checking helpers; other file kinds
 (e.g. fitted patterns) reuse them with their own ``kind`` and version.
@@ -25,7 +31,6 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO
-from zipfile import ZIP_DEFLATED
 
 import numpy as np
 
@@ -47,6 +52,8 @@ MAX_HEADER_CHARS = {KIND_KEY: 256, META_KEY: 1 << 22}
 #: "zip bomb" of zeros deflates about 1000x.
 MAX_INFLATION = 64
 INFLATION_SLACK = 1 << 16
+#: The zip compression methods accepted: none (what ``np.savez`` writes) and deflate.
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 #: The kind and format version written by ``save``.
 NETWORK_KIND = "Sequential"
@@ -126,7 +133,7 @@ def _check_sizes(path: str, infos: list[zipfile.ZipInfo]) -> None:
     """Refuse encryption, exotic compression and members that inflate beyond the bound."""
     archive = os.path.getsize(path)
     for info in infos:
-        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, ZIP_DEFLATED):
+        if info.flag_bits & 0x1 or info.compress_type not in ZIP_METHODS:
             raise ValueError(
                 f"{path}: archive member {info.filename!r} is encrypted or compressed with an "
                 f"unsupported method ({info.compress_type})"
