@@ -501,3 +501,19 @@ def test_load_of_a_mangled_file_raises_only_value_error(tmp_path_factory, cuts, 
         assert isinstance(load(path), Sequential)
     except ValueError as exc:
         assert str(exc).startswith(str(path))
+
+
+def test_a_recompressed_file_still_loads(saved):
+    data = arrays_of(saved)
+    with open(saved, "wb") as f:
+        np.savez_compressed(f, **data)
+    x = np.random.default_rng(0).normal(size=(2, 2, 9, 7))
+    np.testing.assert_array_equal(load(saved)(x), load_reference(data)(x))
+
+
+def test_an_array_stored_twice_is_refused(saved):
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(saved, "a") as zf:
+        with zf.open("layers.0.b.npy", "w") as f:
+            np.lib.format.write_array(f, np.zeros(4))
+    with pytest.raises(ValueError, match="twice"):
+        load(saved)
