@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import empty_pool_backward_works
 
 import refnet
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
@@ -40,19 +41,8 @@ def dense(dtype=np.float64) -> Sequential:
     return Sequential(layers)
 
 
-def _empty_pool_backward_works() -> bool:
-    """The kernel half of the empty-batch fix (the NumPy twin of the pool's backward)."""
-    pool = MaxPool2D(2)
-    y, cache = pool.forward(np.zeros((0, 1, 2, 2)))
-    try:
-        pool.backward(y, cache)
-    except ValueError:
-        return False
-    return True
-
-
 needs_empty_pool_backward = pytest.mark.xfail(
-    not _empty_pool_backward_works(),
+    not empty_pool_backward_works(),
     reason="the NumPy twin of maxpool2d_backward rejects N*C = 0 (the kernels' part of item 2)",
     strict=True,
 )
