@@ -6,6 +6,13 @@ the command with ONE line on stderr, ``refnet <command>: error: <what is wrong>`
 status 2; a traceback is never shown (set ``REFNET_TRACEBACK=1`` to see one when debugging
 refnet itself). ``main`` returns the exit status instead of calling ``sys.exit`` so that
 tests can call it in-process.
+
+The commands never destroy their inputs: an ``--out`` that names one of them (through any
+path, symlink or hard link) or a folder is refused, and every output is written
+atomically (:func:`refnet.fileio.atomic_write`), at exactly the name given: ``--out
+H.NPY`` writes and prints ``H.NPY``. Input arrays are read with ``allow_pickle=False``
+after their ``.npy`` header is checked; a text file or an ``.npz`` given as ``.npy`` gets
+its own message.
 """
 
 from __future__ import annotations
@@ -219,14 +226,13 @@ def _load_array(path: str, what: str, mmap: bool = False) -> np.ndarray:
             )
         try:
             f.seek(0)
-            version = np.lib.format.read_magic(f)
-            read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0", None)
-            dtype = read_header(f)[2] if read_header else None
+            if np.lib.format.read_magic(f) == (1, 0):
+                dtype = np.lib.format.read_array_header_1_0(f)[2]
+            else:  # versions 2.0 and 3.0 share the header layout
+                dtype = np.lib.format.read_array_header_2_0(f)[2]
         except (ValueError, OSError) as exc:
             raise CommandError(f"{what} '{path}' has a damaged .npy header: {exc}") from exc
-    if dtype is None or not (
-        np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
-    ):
+    if dtype.kind not in "iuf":  # never an object array: nothing is unpickled
         raise CommandError(f"{what} '{path}' has dtype {dtype}; expected numbers")
     try:
         x = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
