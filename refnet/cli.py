@@ -324,8 +324,7 @@ def _write_png(heat: np.ndarray, method: str, out: Path) -> None:
         )
     from .demo.figures import save_heatmap_png
 
-    with atomic_write(out) as f:
-        save_heatmap_png(heat, method, f)
+    save_heatmap_png(heat, method, out)  # written atomically
 
 
 # ----------------------------------------------------------------------------- commands

@@ -9,7 +9,7 @@ block leaves the old file as it was and no temporary behind. The rename replaces
 symlink at ``path`` itself (it never writes through it to the link's target).
 
 Every file refnet writes for a user (``refnet.save``, ``Patterns.save``, the heatmaps of
-``refnet explain``) goes through here.
+``refnet explain``, the demo's figures and reports) goes through here.
 """
 
 from __future__ import annotations
@@ -102,3 +102,9 @@ def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
             os.remove(tmp)
         raise
     _fsync_folder(folder)
+
+
+def write_text(path: PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`atomic_write`."""
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))

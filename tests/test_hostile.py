@@ -160,3 +160,30 @@ def test_progress_bar_without_tqdm_is_the_iterable_itself(monkeypatch):
 def test_progress_bar_with_tqdm_counts_everything():
     pytest.importorskip("tqdm")
     assert list(progress_bar(range(5), "x", total=5)) == list(range(5))
+
+
+# --- atomic writes ---------------------------------------------------------------------------
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    from refnet.fileio import atomic_write, write_text
+
+    path = tmp_path / "report.md"
+    write_text(path, "old")
+    with pytest.raises(RuntimeError), atomic_write(path) as f:
+        f.write(b"half")
+        raise RuntimeError("the writer failed")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "report.md"
+    ]
+    with pytest.raises(IsADirectoryError), atomic_write(tmp_path):
+        pass
+
+
+def test_run_demo_refuses_an_existing_file_as_its_folder(tmp_path):
+    from refnet.demo import run_demo
+
+    (tmp_path / "out").write_text("keep me")
+    with pytest.raises(ValueError, match="is an existing file"):
+        run_demo(tmp_path / "out", quick=True, progress=False)
+    assert (tmp_path / "out").read_text() == "keep me"

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import write_text
+
 #: The top-level keys of metrics.json, each documented in report.md.
 METRIC_KEYS = (
     "seed",
@@ -80,7 +82,7 @@ def write_metrics(metrics: Mapping[str, Any], path: Path) -> None:
     missing = [k for k in METRIC_KEYS if k not in metrics]
     if missing:
         raise ValueError(f"write_metrics: missing keys {missing}")
-    path.write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
 
 
 # ------------------------------------------------------------------------- rho ordering
@@ -395,4 +397,4 @@ def write_report(metrics: Mapping[str, Any], path: Path) -> None:
         "`metrics.json` keys: " + ", ".join(f"`{k}`" for k in METRIC_KEYS) + ".",
         "",
     ]
-    path.write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))

@@ -184,6 +184,8 @@ def _run_steps(
     from ..train.digits import train_digits_cnn
     from . import figures, report
 
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"run_demo: out '{out}' is an existing file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     settings = DemoSettings.for_run(quick)
     bar = functools.partial(progress_bar, enabled=progress)  # bar(iterable, desc)
