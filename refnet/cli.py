@@ -27,7 +27,7 @@ import numpy as np
 
 from .attribution.methods import METHODS
 from .fileio import atomic_write
-from .patterns.stats import KINDS
+from .patterns import KINDS
 
 #: The first bytes of every .npy file.
 NPY_MAGIC = b"\x93NUMPY"
