@@ -6,6 +6,13 @@ the command with ONE line on stderr, ``refnet <command>: error: <what is wrong>`
 status 2; a traceback is never shown (set ``REFNET_TRACEBACK=1`` to see one when debugging
 refnet itself). ``main`` returns the exit status instead of calling ``sys.exit`` so that
 tests can call it in-process.
+
+The commands never destroy their inputs: an ``--out`` that names one of them (through any
+path, symlink or hard link) or a folder is refused, and every output is written
+atomically (:func:`refnet.fileio.atomic_write`), at exactly the name given: ``--out
+H.NPY`` writes and prints ``H.NPY``. Input arrays are read with ``allow_pickle=False``
+after their ``.npy`` header is checked; a text file or an ``.npz`` given as ``.npy`` gets
+its own message.
 """
 
 from __future__ import annotations
@@ -19,6 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from .attribution.methods import METHODS
+from .fileio import atomic_write
+from .patterns import KINDS
+
+#: The first bytes of every .npy file.
+NPY_MAGIC = b"\x93NUMPY"
 
 #: Exit status of a refused input (argparse uses the same for usage errors).
 EXIT_BAD_INPUT = 2
@@ -114,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind",
         default="relu",
         metavar="KIND",
-        help="pattern kind: relu (PatternNet's a+, the default) or linear",
+        help="pattern kind, one of: " + ", ".join(KINDS) + " (default: relu, PatternNet's a+)",
     )
     fit.add_argument("--out", required=True, metavar="PATTERNS.npz", help="where to save them")
     fit.add_argument(
@@ -171,6 +183,8 @@ def _method_names() -> list[str]:
 
 def _existing_file(path: str, what: str) -> Path:
     p = Path(path)
+    if p.is_dir():
+        raise CommandError(f"{what} '{path}' is a folder, not a file")
     if not p.is_file():
         raise CommandError(f"{what} file '{path}' does not exist")
     return p
@@ -210,16 +224,74 @@ def _load_patterns(path: str, net):
 
 
 def _load_array(path: str, what: str, mmap: bool = False) -> np.ndarray:
+    """The single array of the ``.npy`` file ``path``, its header checked before its data."""
     p = _existing_file(path, what)
+    with open(p, "rb") as f:
+        magic = f.read(len(NPY_MAGIC))
+        if magic[:2] == b"PK":
+            raise CommandError(f"'{path}' is an .npz archive; give a single-array .npy file")
+        if magic != NPY_MAGIC:
+            raise CommandError(
+                f"{what} '{path}' is not a NumPy .npy file (a text or CSV file must first be "
+                "converted with numpy.save)"
+            )
+        try:
+            f.seek(0)
+            if np.lib.format.read_magic(f) == (1, 0):
+                dtype = np.lib.format.read_array_header_1_0(f)[2]
+            else:  # versions 2.0 and 3.0 share the header layout
+                dtype = np.lib.format.read_array_header_2_0(f)[2]
+        except (ValueError, OSError) as exc:
+            raise CommandError(f"{what} '{path}' has a damaged .npy header: {exc}") from exc
+    if dtype.kind not in "iuf":  # never an object array: nothing is unpickled
+        raise CommandError(f"{what} '{path}' has dtype {dtype}; expected numbers")
     try:
         x = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, MemoryError) as exc:
         raise CommandError(f"cannot read a NumPy array from '{path}': {exc}") from exc
-    if not isinstance(x, np.ndarray):
-        raise CommandError(f"'{path}' holds several arrays; give a single-array .npy file")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise CommandError(f"{what} '{path}' has dtype {x.dtype}; expected numbers")
     return x
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (through any path, symlink or hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_output(out: Path, inputs: dict[str, str | None]) -> None:
+    """``--out`` names a new or replaceable file in an existing folder, and no input."""
+    if out.is_dir():
+        raise CommandError(f"--out '{out}' is a folder; give a file name")
+    if not out.parent.is_dir():
+        raise CommandError(f"output folder '{out.parent}' does not exist")
+    for flag, path in inputs.items():
+        if path is not None and _same_file(out, path):
+            raise CommandError(
+                f"--out '{out}' is the same file as {flag} '{path}'; "
+                "refusing to overwrite an input"
+            )
+
+
+class _NativeBatches:
+    """The samples of ``X`` in batches, each read in native byte order.
+
+    The compiled kernels need native byte order; converting one batch at a time keeps a
+    big-endian data file memory-mapped instead of reading it whole. ``len`` is the number
+    of batches (for the progress bar).
+    """
+
+    def __init__(self, X: np.ndarray, batch_size: int) -> None:
+        self.X, self.batch_size = X, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.X) // self.batch_size)
+
+    def __iter__(self):
+        native = self.X.dtype.newbyteorder("=")
+        for start in range(0, len(self.X), self.batch_size):
+            yield np.asarray(self.X[start : start + self.batch_size], dtype=native)
 
 
 def _input_rank(net) -> int | None:
@@ -248,14 +320,22 @@ def _check_runs(net, x: np.ndarray, what: str) -> int:
     return logits.shape[1]
 
 
-def _progress_bar(enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm
+def _write_png(heat: np.ndarray, method: str, out: Path) -> None:
+    """Draw the heatmaps (N, C, H, W) to the picture ``out``, atomically."""
+    if heat.ndim != 4 or len(heat) == 0:
+        raise CommandError(
+            f"a .png needs image inputs (N, C, H, W) with N >= 1; the heatmaps have shape "
+            f"{heat.shape}, write them to .npy instead"
+        )
+    from .demo import missing_dependencies
+
+    if "matplotlib" in missing_dependencies():
+        raise CommandError(
+            'a .png needs matplotlib; install it with: pip install "refnet[demo]", or write .npy'
+        )
+    from .demo.figures import save_heatmap_png
+
+    save_heatmap_png(heat, method, out)  # written atomically
 
 
 # ----------------------------------------------------------------------------- commands
@@ -264,6 +344,8 @@ def _progress_bar(enabled: bool):
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import missing_dependencies, run_demo
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CommandError(f"--out '{args.out}' is an existing file; the demo needs a folder")
     missing = missing_dependencies()
     if missing:
         raise CommandError(
@@ -277,6 +359,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_fit_patterns(args: argparse.Namespace) -> int:
     from .patterns import fit_patterns
 
+    out = Path(args.out)
+    if out.suffix.lower() != ".npz":  # the rule of Patterns.save
+        out = out.with_name(out.name + ".npz")
+    _check_output(out, {"--model": args.model, "--data": args.data})
     net = _load_network(args.model)
     X = _load_array(args.data, "data", mmap=True)
     if X.ndim < 2 or len(X) == 0:
@@ -288,15 +374,12 @@ def cmd_fit_patterns(args: argparse.Namespace) -> int:
     if not np.issubdtype(X.dtype, np.floating):
         raise CommandError(f"data '{args.data}' has dtype {X.dtype}; expected float32 or float64")
     _check_runs(net, X, f"data '{args.data}'")
-    if not Path(args.out).parent.exists():
-        raise CommandError(f"output folder '{Path(args.out).parent}' does not exist")
+    batches = _NativeBatches(X, args.batch_size)
     try:
-        patterns = fit_patterns(
-            net, X, kind=args.kind, batch_size=args.batch_size, progress=not args.no_progress
-        )
+        patterns = fit_patterns(net, batches, kind=args.kind, progress=not args.no_progress)
     except (ValueError, TypeError) as exc:
         raise CommandError(str(exc)) from exc
-    out = patterns.save(Path(args.out))
+    out = patterns.save(out)
     print(
         f"refnet fit-patterns: {args.kind} patterns of {len(patterns.layer_indices)} layers "
         f"fitted on {len(X)} samples -> {out}"
@@ -313,8 +396,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".npy", ".png"):
         raise CommandError(f"--out must end in .npy or .png, got '{args.out}'")
-    if not out.parent.exists():
-        raise CommandError(f"output folder '{out.parent}' does not exist")
+    _check_output(out, {"--model": args.model, "--input": args.input, "--patterns": args.patterns})
     net = _load_network(args.model)
     patterns = _load_patterns(args.patterns, net) if args.patterns else None
     if args.method.startswith("pattern") and patterns is None:
@@ -335,16 +417,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise CommandError(str(exc)) from exc
     if out.suffix.lower() == ".npy":
-        np.save(out, heat[0] if single else heat)
+        with atomic_write(out) as f:
+            np.save(f, heat[0] if single else heat)
     else:
-        from .demo.figures import save_heatmap_png
-
-        if heat.ndim != 4:
-            raise CommandError(
-                f"a .png needs image inputs (N, C, H, W); the heatmaps have shape {heat.shape}, "
-                "write them to .npy instead"
-            )
-        save_heatmap_png(heat, args.method, out)
+        _write_png(heat, args.method, out)
     print(f"refnet explain: {args.method} heatmaps of shape {heat.shape} -> {out}")
     return 0
 

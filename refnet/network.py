@@ -53,7 +53,16 @@ class Sequential:
         return self.forward(x)[0]
 
     def predict(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Predicted class per sample (argmax of the logits), computed in batches."""
+        """Predicted class per sample (argmax of the logits), computed in batches.
+
+        Returns an int64 array of shape ``(N,)``; an empty batch (N = 0) gives an empty one.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"Sequential.predict: batch_size must be an int, got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"Sequential.predict: batch_size must be >= 1, got {batch_size}")
+        if not isinstance(x, np.ndarray) or x.ndim == 0 or len(x) == 0:
+            return self(x).argmax(axis=1)  # (0,), or the forward's error for a bad input
         return np.concatenate(
             [self(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
         )

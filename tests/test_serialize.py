@@ -6,12 +6,18 @@ and keep its layer geometry (strides, paddings, pool sizes). Every way a file ca
 missing, extra or misshapen — must raise a ``ValueError`` naming the file.
 """
 
+import io
 import json
+import os
 import pickle
+import tempfile
+import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import refnet
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
@@ -233,7 +239,7 @@ BAD_FILES = [
     (corrupt_foreign_npz, "not a refnet file .*'refnet_kind'"),
     (corrupt_npy, "single .npy array"),
     (corrupt_plain_zip, r"members \['readme.txt', 'refnet_kind'\] are not .npy arrays"),
-    (corrupt_object_array, "damaged or foreign"),
+    (corrupt_object_array, "array .extra. has dtype object.*pickle"),
     (corrupt_wrong_version, "version 99 is not supported"),
     (corrupt_wrong_kind, "holds a 'patterns' file, expected 'Sequential'"),
     (corrupt_header_type, "malformed header entry 'refnet_format'"),
@@ -291,3 +297,223 @@ def test_write_npz_refuses_reserved_names_and_objects(tmp_path):
 
 def test_network_format_constants():
     assert (NETWORK_KIND, NETWORK_VERSION) == ("Sequential", 1)
+
+
+# --- writing: atomic, durable, not redirectable (issue 15, item 3) ------------------------
+
+
+def test_a_planted_symlink_cannot_redirect_a_save(tmp_path):
+    """Another user plants a symlink at the temporary name the old code used: no effect."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path = tmp_path / "net.npz"
+    for name in (f"net.npz.tmp{os.getpid()}", "net.npz.tmp", "net.npz.partial"):
+        (tmp_path / name).symlink_to(victim)
+    save(small_net(np.float64), path)
+    assert victim.read_text() == "precious"
+    assert not path.is_symlink() and isinstance(load(path), Sequential)
+
+
+def test_save_replaces_a_symlink_at_the_target_instead_of_writing_through_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "net.npz").symlink_to(victim)
+    save(small_net(np.float64), tmp_path / "net.npz")
+    assert victim.read_text() == "precious" and not (tmp_path / "net.npz").is_symlink()
+
+
+def test_save_is_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1]
+    )
+    save(small_net(np.float64), tmp_path / "net.npz")
+    assert events[:2] == ["fsync", "replace"]
+
+
+def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "net.npz"
+    save(small_net(np.float64), path)
+    before = path.read_bytes()
+
+    def full_disk(f, **arrays):
+        f.write(b"half an archive")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        save(small_net(np.float32), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]
+
+
+def test_saved_file_has_the_permissions_of_an_ordinary_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save(small_net(np.float64), tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == 0o644
+    (tmp_path / "new.npz").chmod(0o640)
+    save(small_net(np.float64), tmp_path / "new.npz")  # overwriting keeps the old mode
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == 0o640
+
+
+# --- reading untrusted files (issue 15, item 6) -------------------------------------------
+
+
+def _zip_with_extra_member(path, name: str, nbytes: int, shape: tuple) -> None:
+    """Append a deflated member of ``nbytes`` zero bytes, declared as float64 ``shape``."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": shape}
+    )
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open(name, "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            chunk = bytes(1 << 20)
+            for _ in range(nbytes >> 20):
+                f.write(chunk)
+
+
+def _peak_allocation(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(saved):
+    """256 MiB of deflated zeros in a file of a few hundred KiB: refused, little allocated."""
+    _zip_with_extra_member(saved, "junk.npy", 256 << 20, (32 << 20,))
+    assert saved.stat().st_size < 2 << 20
+
+    def attempt():
+        with pytest.raises(ValueError, match="decompression") as info:
+            load(saved)
+        assert str(info.value).startswith(str(saved))
+
+    assert _peak_allocation(attempt) < 16 << 20
+
+
+def test_a_zip_bomb_of_the_right_shape_is_refused_too(tmp_path):
+    """A weight the architecture allows (128 MiB of zeros) but the file cannot hold."""
+    path = tmp_path / "big.npz"
+    save(Sequential([Dense.create(2, 2)]), path)
+    data = arrays_of(path)
+    meta = json.loads(str(data["refnet_meta"]))
+    meta["layers"][0]["config"] = {"n_in": 4096, "n_out": 4096}
+    with zipfile.ZipFile(path, "w") as zf:
+        for key in ("refnet_kind", "refnet_format"):
+            with zf.open(f"{key}.npy", "w") as f:
+                np.lib.format.write_array(f, data[key])
+        with zf.open("refnet_meta.npy", "w") as f:
+            np.lib.format.write_array(f, np.array(json.dumps(meta)))
+        with zf.open("layers.0.b.npy", "w") as f:
+            np.lib.format.write_array(f, np.zeros(4096))
+    _zip_with_extra_member(path, "layers.0.W.npy", 128 << 20, (4096, 4096))
+    assert _peak_allocation(lambda: pytest.raises(ValueError, load, path)) < 16 << 20
+
+
+def test_a_declared_shape_larger_than_the_member_is_refused(saved):
+    _zip_with_extra_member(saved, "layers.0.W2.npy", 0, (10**6, 10**6))
+    with pytest.raises(ValueError, match=r"declares shape \(1000000, 1000000\)"):
+        load(saved)
+
+
+def _with_meta(path, text: str) -> None:
+    rewrite(path, {**arrays_of(path), "refnet_meta": np.array(text)})
+
+
+def test_non_finite_numbers_in_the_metadata_are_refused(saved):
+    text = str(arrays_of(saved)["refnet_meta"]).replace('"stride": 2', '"stride": Infinity', 1)
+    assert "Infinity" in text
+    _with_meta(saved, text)
+    with pytest.raises(ValueError, match="non-finite number Infinity"):
+        load(saved)
+
+
+def test_deeply_nested_metadata_is_refused(saved):
+    _with_meta(saved, '{"layers": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load(saved)
+
+
+def test_a_folder_is_refused_with_a_value_error(tmp_path):
+    (tmp_path / "net.npz").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        load(tmp_path / "net.npz")
+
+
+def test_memory_error_while_reading_becomes_a_value_error(saved, monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(np.lib.format, "read_array", no_memory)
+    with pytest.raises(ValueError, match="do not fit in memory"):
+        load(saved)
+
+
+@pytest.mark.parametrize("value", [2.7, 2.0, "2", True, [2], None])
+def test_a_config_entry_must_be_a_whole_number(saved, value):
+    meta = json.loads(str(arrays_of(saved)["refnet_meta"]))
+    meta["layers"][0]["config"]["stride"] = value
+    _with_meta(saved, json.dumps(meta))
+    with pytest.raises(ValueError, match=r"layer 0 \(Conv2D\).*'stride' must be an integer"):
+        load(saved)
+
+
+def test_big_endian_weights_are_loaded_in_native_byte_order(saved):
+    data = arrays_of(saved)
+    rewrite(saved, {k: v.astype(v.dtype.newbyteorder(">")) if v.dtype.kind == "f" else v
+                    for k, v in data.items()})  # fmt: skip
+    net = load(saved)
+    assert all(p.dtype.isnative for layer in net for p in layer.params().values())
+    x = np.random.default_rng(0).normal(size=(2, 2, 9, 7))
+    np.testing.assert_array_equal(net(x), load_reference(data)(x))
+
+
+def load_reference(data) -> Sequential:
+    path = os.path.join(tempfile.mkdtemp(), "ref.npz")
+    rewrite(path, data)
+    return load(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1,
+                     max_size=8), truncate=st.integers(0, 10**6) | st.none())  # fmt: skip
+def test_load_of_a_mangled_file_raises_only_value_error(tmp_path_factory, cuts, truncate):
+    """Overwrite bytes of a valid file at random and maybe cut it: load returns or refuses."""
+    path = tmp_path_factory.mktemp("fuzz") / "net.npz"
+    save(small_net(np.float32), path)
+    raw = bytearray(path.read_bytes())
+    for at, value in cuts:
+        raw[at % len(raw)] = value
+    if truncate is not None:
+        raw = raw[: truncate % len(raw)]
+    path.write_bytes(bytes(raw))
+    try:
+        assert isinstance(load(path), Sequential)
+    except ValueError as exc:
+        assert str(exc).startswith(str(path))
+
+
+def test_a_recompressed_file_still_loads(saved):
+    data = arrays_of(saved)
+    with open(saved, "wb") as f:
+        np.savez_compressed(f, **data)
+    x = np.random.default_rng(0).normal(size=(2, 2, 9, 7))
+    np.testing.assert_array_equal(load(saved)(x), load_reference(data)(x))
+
+
+def test_an_array_stored_twice_is_refused(saved):
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(saved, "a") as zf:
+        with zf.open("layers.0.b.npy", "w") as f:
+            np.lib.format.write_array(f, np.zeros(4))
+    with pytest.raises(ValueError, match="twice"):
+        load(saved)

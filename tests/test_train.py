@@ -295,6 +295,7 @@ def test_fit_rejects_bad_arguments(kwargs, error, match):
 
 
 def test_load_digits_split():
+    pytest.importorskip("sklearn")  # the bundled digits come with scikit-learn (demo extra)
     data = load_digits(seed=0)
     assert data.X_train.shape == (1347, 1, 8, 8) and data.X_test.shape == (450, 1, 8, 8)
     assert data.X_train.dtype == np.float64 and data.y_train.dtype == np.int64
@@ -333,6 +334,7 @@ def test_digits_cnn_shapes(dtype):
 
 def test_digits_cnn_reaches_97_percent():
     """The demo's network: at least 97% test accuracy with the default settings."""
+    pytest.importorskip("sklearn")
     net, result = train_digits_cnn(seed=0)
     assert result.test_accuracy >= 0.97, result.test_accuracy
     assert result.history.epochs == len(result.history.loss) >= 1

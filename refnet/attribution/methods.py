@@ -149,6 +149,10 @@ class NoisyCopies(Points):
         noise = float(noise)
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"smoothgrad: noise must be finite and >= 0, got {noise!r}")
+        try:
+            np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"smoothgrad: seed must be None or an int >= 0, got {seed!r}") from exc
         super().__init__()
         self.samples, self.noise, self.seed = int(samples), noise, seed
 

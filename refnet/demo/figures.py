@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import atomic_write
+
 #: Methods whose output is a signal in input space (drawn in grey), not a relevance.
 #: SmoothGrad is an averaged gradient, so it is drawn like the gradient.
 SIGNAL_METHODS = frozenset(
@@ -55,6 +57,13 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_png(plt, fig, path: Path, dpi: int) -> None:
+    """Write ``fig`` to the PNG ``path`` atomically (:func:`refnet.fileio.atomic_write`)."""
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=dpi, format="png")
+    plt.close(fig)
 
 
 def display_image(h: np.ndarray, method: str) -> tuple[np.ndarray, str, float, float]:
@@ -129,8 +138,7 @@ def toy_figure(toy, path: Path, labels: Mapping[str, str]) -> None:
     right.legend(loc="lower left", fontsize=7, title="mean angle to a_s", title_fontsize=7)
     right.set_title(f"What each method returns (x = ({toy.X[i, 0]:.2f}, {toy.X[i, 1]:.2f}))")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_png(plt, fig, path, dpi=110)
 
 
 def rho_figure(rho_table: Mapping, layer_names: Mapping, path: Path) -> None:
@@ -156,8 +164,7 @@ def rho_figure(rho_table: Mapping, layer_names: Mapping, path: Path) -> None:
         ax.set_title(titles.get(target, target))
         ax.legend(fontsize=7, ncol=4, loc="upper center")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_png(plt, fig, path, dpi=110)
 
 
 def heatmap_grid(
@@ -180,8 +187,7 @@ def heatmap_grid(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_png(plt, fig, path, dpi=100)
 
 
 def degradation_figure(
@@ -210,8 +216,7 @@ def degradation_figure(
     ax.set_title("Image degradation (Fig. 4)")
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_png(plt, fig, path, dpi=110)
 
 
 def save_heatmap_png(heat: np.ndarray, method: str, path: Path, max_images: int = 32) -> None:
@@ -226,5 +231,4 @@ def save_heatmap_png(heat: np.ndarray, method: str, path: Path, max_images: int 
         axes[0, i].set_yticks([])
     axes[0, 0].set_title(_label(method), fontsize=8, loc="left")
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_png(plt, fig, path, dpi=100)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import write_text
+
 #: The top-level keys of metrics.json, each documented in report.md.
 METRIC_KEYS = (
     "seed",
@@ -80,7 +82,7 @@ def write_metrics(metrics: Mapping[str, Any], path: Path) -> None:
     missing = [k for k in METRIC_KEYS if k not in metrics]
     if missing:
         raise ValueError(f"write_metrics: missing keys {missing}")
-    path.write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
 
 
 # ------------------------------------------------------------------------- rho ordering
@@ -298,10 +300,9 @@ def rho_text(rho_table: Mapping[str, Mapping], layer_names: Mapping) -> str:
     return "\n".join(out)
 
 
-def write_report(metrics: Mapping[str, Any], path: Path) -> None:
-    """Write ``report.md`` from the metrics dictionary (figures referenced by file name)."""
-    m = metrics
-    toy, digits, deg = m["toy"], m["digits"], m["degradation"]
+def _toy_and_digits_section(m: Mapping[str, Any]) -> list[str]:
+    """The report's title and sections 1 (the linear toy) and 2 (the digits CNN)."""
+    toy, digits = m["toy"], m["digits"]
     lines = [
         "# refnet demo report",
         "",
@@ -337,8 +338,13 @@ def write_report(metrics: Mapping[str, Any], path: Path) -> None:
     ]
     for kind, info in m["patterns"].items():
         lines.append(_patterns_line(kind, info))
+    return lines
+
+
+def _rho_and_heatmaps_section(m: Mapping[str, Any]) -> list[str]:
+    """Sections 3 (rho per layer) and 4 (the heatmaps)."""
     rho = m["rho"]
-    lines += [
+    return [
         "",
         "## 3. Quality of the signal estimators, rho (Fig. 3)",
         "",
@@ -360,6 +366,13 @@ def write_report(metrics: Mapping[str, Any], path: Path) -> None:
         "Guided BackProp, SmoothGrad, PatternNet) drawn as `x / (2 max|x|) + 1/2` in grey, "
         "attribution methods with a diverging colormap centred at 0 (red positive, blue "
         "negative). ![heatmaps](heatmaps.png)",
+    ]
+
+
+def _degradation_and_run_section(m: Mapping[str, Any]) -> list[str]:
+    """Sections 5 (image degradation) and 6 (the run: settings, timings, versions)."""
+    deg = m["degradation"]
+    lines = [
         "",
         "## 5. Image degradation (Fig. 4)",
         "",
@@ -395,4 +408,10 @@ def write_report(metrics: Mapping[str, Any], path: Path) -> None:
         "`metrics.json` keys: " + ", ".join(f"`{k}`" for k in METRIC_KEYS) + ".",
         "",
     ]
-    path.write_text("\n".join(lines))
+    return lines
+
+
+def write_report(metrics: Mapping[str, Any], path: Path) -> None:
+    """Write ``report.md`` from the metrics dictionary (figures referenced by file name)."""
+    lines = _toy_and_digits_section(metrics) + _rho_and_heatmaps_section(metrics)
+    write_text(path, "\n".join(lines + _degradation_and_run_section(metrics)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +28,8 @@ from typing import Any, TextIO
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from ..progress import progress_bar
 
 #: The optional packages the demo needs (import name, pip name).
 DEMO_DEPENDENCIES = (("matplotlib", "matplotlib"), ("sklearn", "scikit-learn"))
@@ -84,23 +86,6 @@ class DemoSettings:
 def missing_dependencies() -> list[str]:
     """The pip names of the demo's optional dependencies that are not installed."""
     return [pip for module, pip in DEMO_DEPENDENCIES if importlib.util.find_spec(module) is None]
-
-
-def _progress_factory(enabled: bool) -> Callable[[Iterable, str], Iterable]:
-    """``bar(iterable, desc)``: a tqdm progress bar on stderr if enabled and installed."""
-    tqdm = None
-    if enabled:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            tqdm = None
-
-    def bar(iterable: Iterable, desc: str) -> Iterable:
-        if tqdm is None:
-            return iterable
-        return tqdm(iterable, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
-
-    return bar
 
 
 class _Clock:
@@ -185,30 +170,65 @@ def run_demo(
         )
 
 
+@dataclass
+class _Run:
+    """What every step of the demo shares: where to write, the settings, and the results."""
+
+    out: Path
+    seed: int
+    settings: DemoSettings
+    progress: bool
+    clock: _Clock
+    stream: TextIO
+    metrics: dict[str, Any]
+
+    def bar(self, iterable: Iterable, desc: str) -> Iterable:
+        return progress_bar(iterable, desc, self.progress)
+
+
 def _run_steps(
     out: Path, seed: int, quick: bool, progress: bool, stream: TextIO
 ) -> dict[str, Any]:
     """The body of :func:`run_demo` (arguments as there)."""
-    from .. import save
-    from ..attribution import Explainer
-    from ..evaluate import degradation as deg
-    from ..evaluate.quality import quality
-    from ..evaluate.toy import TOY_METHODS, linear_toy
-    from ..patterns import fit_patterns
-    from ..train.digits import train_digits_cnn
-    from . import figures, report
+    from . import report
 
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"run_demo: out '{out}' is an existing file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     settings = DemoSettings.for_run(quick)
-    bar = _progress_factory(progress)
-    clock = _Clock(stream)
-    labels = dict(TOY_METHODS)
     metrics: dict[str, Any] = {"seed": seed, "quick": quick, "settings": asdict(settings)}
+    run = _Run(out, seed, settings, progress, _Clock(stream), stream, metrics)
+    _toy_step(run)
+    net, data = _train_step(run)
+    patterns = _patterns_step(run, net, data)
+    _rho_step(run, net, patterns, data)
+    explainers = _explainers(run, net, patterns)
+    _heatmaps_step(run, net, data, explainers)
+    _degradation_step(run, net, data, explainers)
 
-    with clock.step("toy", "linear toy (Fig. 2)"):
-        toy = linear_toy(n=settings.toy_samples, seed=seed)
-        figures.toy_figure(toy, out / "toy.png", labels)
-        metrics["toy"] = {
+    clock = run.clock
+    clock.timings["total"] = time.perf_counter() - clock.start
+    metrics["timings"] = dict(clock.timings)
+    metrics["versions"] = report.package_versions()
+    metrics["files"] = list(OUTPUT_FILES)
+    report.write_metrics(metrics, out / "metrics.json")
+    report.write_report(metrics, out / "report.md")
+    print(
+        f"wrote {', '.join(OUTPUT_FILES)} to {out}/ in {clock.timings['total']:.1f} s", file=stream
+    )
+    return metrics
+
+
+def _toy_step(run: _Run) -> None:
+    """Step 1: the linear toy (Fig. 2)."""
+    from ..evaluate.toy import TOY_METHODS, linear_toy
+    from . import figures
+
+    settings, labels = run.settings, dict(TOY_METHODS)
+    with run.clock.step("toy", "linear toy (Fig. 2)"):
+        toy = linear_toy(n=settings.toy_samples, seed=run.seed)
+        figures.toy_figure(toy, run.out / "toy.png", labels)
+        run.metrics["toy"] = {
             "n_samples": settings.toy_samples,
             "a_s": [1.0, 0.0],
             "a_d": [1.0, 1.0],
@@ -220,89 +240,129 @@ def _run_steps(
             "angles": toy.angles,
         }
         for method, angle in toy.angles.items():
-            print(f"    {labels[method]:<20} {angle:6.2f} degrees to a_s", file=stream)
+            print(f"    {labels[method]:<20} {angle:6.2f} degrees to a_s", file=run.stream)
 
-    with clock.step("train", f"training the digits CNN ({settings.epochs} epochs)"):
-        net, trained = train_digits_cnn(seed=seed, epochs=settings.epochs, progress=progress)
+
+def _train_step(run: _Run) -> tuple[Any, Any]:
+    """Step 2: train the digits CNN; returns the network and the data splits."""
+    from .. import save
+    from ..train.digits import train_digits_cnn
+
+    epochs = run.settings.epochs
+    with run.clock.step("train", f"training the digits CNN ({epochs} epochs)"):
+        net, trained = train_digits_cnn(seed=run.seed, epochs=epochs, progress=run.progress)
         data = trained.data
-        save(net, out / "digits_cnn.npz")
-        metrics["digits"] = {
+        save(net, run.out / "digits_cnn.npz")
+        run.metrics["digits"] = {
             "architecture": " - ".join(repr(layer) for layer in net.layers),
-            "epochs": settings.epochs,
+            "epochs": epochs,
             "n_train": len(data.X_train),
             "n_test": len(data.X_test),
             "train_seconds": trained.seconds,
             "test_accuracy": float(trained.test_accuracy),
         }
-        print(f"    test accuracy {trained.test_accuracy:.4f}", file=stream)
+        print(f"    test accuracy {trained.test_accuracy:.4f}", file=run.stream)
+    return net, data
 
-    with clock.step("patterns", "fitting patterns of kind linear and relu (training split)"):
+
+def _patterns_step(run: _Run, net, data) -> dict[str, Any]:
+    """Step 3: patterns of kind linear and relu on the training split."""
+    from ..patterns import fit_patterns
+
+    with run.clock.step("patterns", "fitting patterns of kind linear and relu (training split)"):
         patterns = {
-            kind: fit_patterns(net, data.X_train, kind=kind, progress=progress)
+            kind: fit_patterns(net, data.X_train, kind=kind, progress=run.progress)
             for kind in ("linear", "relu")
         }
-        patterns["relu"].save(out / "patterns_relu.npz")
-        metrics["patterns"] = {kind: _patterns_summary(p) for kind, p in patterns.items()}
+        patterns["relu"].save(run.out / "patterns_relu.npz")
+        run.metrics["patterns"] = {kind: _patterns_summary(p) for kind, p in patterns.items()}
+    return patterns
 
-    with clock.step("rho", "quality rho of S_w, S_a, S_a+-, S_r per layer (Fig. 3)"):
+
+def _rho_step(run: _Run, net, patterns: dict[str, Any], data) -> None:
+    """Step 4: the quality rho of every signal estimator per layer (Fig. 3)."""
+    from ..evaluate.quality import quality
+    from . import figures, report
+
+    with run.clock.step("rho", "quality rho of S_w, S_a, S_a+-, S_r per layer (Fig. 3)"):
         half = len(data.X_test) // 2
         X_fit, X_eval = data.X_test[:half], data.X_test[half:]
+        max_rows = run.settings.rho_max_rows
         rho = quality(
-            net, patterns, X_fit, X_eval, max_rows=settings.rho_max_rows, seed=seed, progress=bar
+            net, patterns, X_fit, X_eval, max_rows=max_rows, seed=run.seed, progress=run.bar
         )
         names = rho.layer_names
         ordering = report.paper_ordering(rho.table, names, rho.per_neuron)
-        figures.rho_figure(rho.table, names, out / "rho.png")
-        metrics["rho"] = {
+        figures.rho_figure(rho.table, names, run.out / "rho.png")
+        run.metrics["rho"] = {
             "splits": {
                 "patterns": len(data.X_train),
                 "regression": half,
                 "evaluation": len(X_eval),
             },
-            "max_rows": settings.rho_max_rows,
+            "max_rows": max_rows,
             "rows": rho.n_rows,
             "layer_names": names,
             "table": rho.table,
             "per_neuron": rho.per_neuron,
         }
-        metrics["rho_ordering"] = ordering
-        print(report.rho_text(rho.table, names), file=stream)
-        print("    " + ordering["sentence"], file=stream)
+        run.metrics["rho_ordering"] = ordering
+        print(report.rho_text(rho.table, names), file=run.stream)
+        print("    " + ordering["sentence"], file=run.stream)
+
+
+def _explainers(run: _Run, net, patterns: dict[str, Any]) -> dict[str, Any]:
+    """One Explainer per demo method, plus PatternAttribution with the linear patterns."""
+    from ..attribution import Explainer
 
     explainers = {
         method: Explainer(
             net,
             method,
             patterns["relu"] if method.startswith("pattern") else None,
-            **_method_options(method, settings, seed),
+            **_method_options(method, run.settings, run.seed),
         )
         for method in DEMO_METHODS
     }
     explainers["patternattribution.linear"] = Explainer(
         net, "patternattribution", patterns["linear"]
     )
+    return explainers
 
-    with clock.step("heatmaps", "heatmaps of every method, one test digit per class (Figs. 5-6)"):
+
+def _heatmaps_step(run: _Run, net, data, explainers: dict[str, Any]) -> None:
+    """Step 5: the heatmaps of every method, one test digit per class (Figs. 5-6)."""
+    from . import figures
+
+    with run.clock.step(
+        "heatmaps", "heatmaps of every method, one test digit per class (Figs. 5-6)"
+    ):
         predicted = net.predict(data.X_test)
         picks = _one_per_class(data.y_test, predicted)
         x_show = data.X_test[picks]
         heatmaps = {m: explainers[m](x_show) for m in DEMO_METHODS}
         figures.heatmap_grid(
-            x_show, heatmaps, [int(c) for c in data.y_test[picks]], out / "heatmaps.png"
+            x_show, heatmaps, [int(c) for c in data.y_test[picks]], run.out / "heatmaps.png"
         )
 
-    with clock.step("degradation", "image degradation with 2x2 patches (Fig. 4)"):
-        x_deg = data.X_test[: settings.degradation_images]
-        p = settings.patch_size
+
+def _degradation_step(run: _Run, net, data, explainers: dict[str, Any]) -> None:
+    """Step 6: image degradation with the settings' patches, AOPC per method (Fig. 4)."""
+    from ..evaluate import degradation as deg
+    from . import figures, report
+
+    with run.clock.step("degradation", "image degradation with 2x2 patches (Fig. 4)"):
+        x_deg = data.X_test[: run.settings.degradation_images]
+        p = run.settings.patch_size
         curves, aopcs = {}, {}
-        for method in bar(list(explainers), "degradation"):
+        for method in run.bar(list(explainers), "degradation"):
             R = explainers[method](x_deg)
             curve = deg.degrade_by_attribution(net, x_deg, R, p)
             curves[method], aopcs[method] = curve.mean, curve.aopc
-        baseline = deg.degrade_randomly(net, x_deg, p, seed=seed)
+        baseline = deg.degrade_randomly(net, x_deg, p, seed=run.seed)
         curves["random"], aopcs["random"] = baseline.mean, baseline.aopc
-        figures.degradation_figure(curves, aopcs, out / "degradation.png")
-        metrics["degradation"] = {
+        figures.degradation_figure(curves, aopcs, run.out / "degradation.png")
+        run.metrics["degradation"] = {
             "patch_size": p,
             "n_images": len(x_deg),
             "n_steps": len(baseline.mean) - 1,
@@ -311,16 +371,5 @@ def _run_steps(
             "comparison": report.degradation_comparison(aopcs),
         }
         for method, value in sorted(aopcs.items(), key=lambda kv: -kv[1]):
-            print(f"    AOPC {method:<26} {value:.4f}", file=stream)
-        print("    " + metrics["degradation"]["comparison"], file=stream)
-
-    clock.timings["total"] = time.perf_counter() - clock.start
-    metrics["timings"] = dict(clock.timings)
-    metrics["versions"] = report.package_versions()
-    metrics["files"] = list(OUTPUT_FILES)
-    report.write_metrics(metrics, out / "metrics.json")
-    report.write_report(metrics, out / "report.md")
-    print(
-        f"wrote {', '.join(OUTPUT_FILES)} to {out}/ in {clock.timings['total']:.1f} s", file=stream
-    )
-    return metrics
+            print(f"    AOPC {method:<26} {value:.4f}", file=run.stream)
+        print("    " + run.metrics["degradation"]["comparison"], file=run.stream)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..network import Sequential
+from ..train.loss import softmax  # the one softmax, beside the loss it belongs to
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,6 @@ class DegradationCurve:
     probabilities: np.ndarray
     mean: np.ndarray
     aopc: float
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    r"""Row-wise softmax, stable: :math:`e^{z_i - \max z} / \sum_j e^{z_j - \max z}`."""
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))  # (N, classes)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def aopc(curve: np.ndarray) -> float:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from .args import whole_number
 from .base import Layer, as_param, cast_like, check_input, check_upstream
 from .init import initial_weights
 
@@ -36,11 +37,11 @@ class Conv2DCache:
 
 def _pair(name: str, value: int | tuple[int, int], minimum: int) -> tuple[int, int]:
     pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+    if len(pair) != 2:
         raise TypeError(f"Conv2D: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"Conv2D: {name} must be >= {minimum}, got {value!r}")
-    return int(pair[0]), int(pair[1])
+    return whole_number("Conv2D", name, pair[0], minimum), whole_number(
+        "Conv2D", name, pair[1], minimum
+    )
 
 
 class Conv2D(Layer):
@@ -58,15 +59,14 @@ class Conv2D(Layer):
         W = as_param("Conv2D", "W", W)
         if W.ndim != 4:
             raise ValueError(f"Conv2D: W must have shape (F, C, kh, kw), got {W.shape}")
-        if not isinstance(stride, (int, np.integer)) or stride < 1:
-            raise ValueError(f"Conv2D: stride must be a positive integer, got {stride!r}")
+        stride = whole_number("Conv2D", "stride", stride, 1)
         self.W = W
         self.b = (
             np.zeros(W.shape[0], dtype=W.dtype)
             if b is None
             else as_param("Conv2D", "b", b, (W.shape[0],)).astype(W.dtype)
         )
-        self.stride = int(stride)
+        self.stride = stride
         self.padding = _pair("padding", padding, 0)
 
     @classmethod
@@ -83,6 +83,8 @@ class Conv2D(Layer):
     ) -> Conv2D:
         """A Conv2D layer from sizes, with seeded He or Glorot weights and zero bias."""
         kh, kw = _pair("kernel_size", kernel_size, 1)
+        in_channels = whole_number("Conv2D", "in_channels", in_channels, 1)
+        out_channels = whole_number("Conv2D", "out_channels", out_channels, 1)
         shape = (out_channels, in_channels, kh, kw)
         fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
         W = initial_weights(shape, fan_in, fan_out, init, seed, dtype)

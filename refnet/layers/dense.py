@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .args import whole_number
 from .base import Layer, as_param, cast_like, check_input, check_upstream
 from .init import initial_weights
 
@@ -57,6 +58,8 @@ class Dense(Layer):
         dtype: np.dtype | type = np.float64,
     ) -> Dense:
         """A Dense layer from sizes, with seeded He or Glorot weights and zero bias."""
+        n_in = whole_number("Dense", "n_in", n_in, 1)
+        n_out = whole_number("Dense", "n_out", n_out, 1)
         W = initial_weights((n_out, n_in), n_in, n_out, init, seed, dtype)
         return cls(W, np.zeros(n_out, dtype=dtype))
 

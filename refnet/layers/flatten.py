@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,11 +24,13 @@ class Flatten(Layer):
         check_input("Flatten", x, None, check_finite)
         if x.ndim < 2:
             raise ValueError(f"Flatten: input must have a batch axis, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1), FlattenCache(x.shape)  # (N, C*H*W)
+        # The sample size comes from the known shape, not -1, which NumPy cannot infer for
+        # an empty batch (N = 0).
+        return x.reshape(self.output_shape(x.shape)), FlattenCache(x.shape)  # (N, C*H*W)
 
     def backward(self, dy: np.ndarray, cache: FlattenCache) -> tuple[np.ndarray, dict]:
         check_upstream("Flatten", dy, self.output_shape(cache.x_shape))
         return dy.reshape(cache.x_shape), {}  # (N, C, H, W)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return (input_shape[0], int(np.prod(input_shape[1:])))
+        return (input_shape[0], math.prod(input_shape[1:]))

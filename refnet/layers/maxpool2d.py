@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from .args import whole_number
 from .base import Layer, check_input, check_upstream
 
 
@@ -28,11 +29,9 @@ class MaxPool2D(Layer):
     """Max-pooling over square windows; ``stride`` defaults to ``size``."""
 
     def __init__(self, size: int = 2, stride: int | None = None) -> None:
-        stride = size if stride is None else stride
-        for label, v in (("size", size), ("stride", stride)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"MaxPool2D: {label} must be a positive integer, got {v!r}")
-        self.size, self.stride = int(size), int(stride)
+        size = whole_number("MaxPool2D", "size", size, 1)
+        stride = size if stride is None else whole_number("MaxPool2D", "stride", stride, 1)
+        self.size, self.stride = size, stride
 
     def forward(
         self, x: np.ndarray, check_finite: bool = True

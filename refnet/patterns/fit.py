@@ -21,6 +21,7 @@ import numpy as np
 from ..layers import MaxPool2D, ReLU
 from ..layers.base import check_input
 from ..network import Sequential
+from ..progress import progress_bar
 from .patterns import FitReport, Patterns
 from .stats import LayerStats, check_kind
 
@@ -86,10 +87,8 @@ def fit_stats(
     kernel = net.kernel_layers()
     stats = {i: LayerStats(net.layers[i], kind, minus=minus, xx=xx) for i in kernel}
     batches = _batches(data, int(batch_size))
-    if progress:
-        from tqdm.auto import tqdm  # optional dependency (the "demo" extra)
-
-        batches = tqdm(batches, total=_n_batches(data, int(batch_size)), desc="fit_patterns")
+    total = _n_batches(data, int(batch_size))
+    batches = progress_bar(batches, "fit_patterns", progress, total=total)
     samples = 0
     for j, x in enumerate(batches):
         if len(x) == 0:

@@ -151,7 +151,7 @@ class Patterns(Mapping):
         indices and report counts in the JSON metadata.
         """
         path = Path(path)
-        if path.suffix != ".npz":
+        if path.suffix.lower() != ".npz":
             path = path.with_name(path.name + ".npz")
         idx = self.layer_indices
         arrays = {f"A.{i}": self.A[i] for i in idx}

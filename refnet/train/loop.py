@@ -16,15 +16,14 @@ weights (on the same machine and backend).
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..layers.base import check_input
 from ..network import Sequential
+from ..progress import progress_bar
 from .loss import softmax_cross_entropy
 from .optim import SGD, Adam
 
@@ -81,17 +80,6 @@ def evaluate(
         total_loss += softmax_cross_entropy(z, yb)[0] * len(yb)
         correct += int((z.argmax(axis=1) == yb).sum())
     return total_loss / len(X), correct / len(X)
-
-
-def _epochs(epochs: int, progress: bool) -> Iterable[int]:
-    """``range(epochs)``, wrapped in a tqdm bar when asked for and tqdm is installed."""
-    if progress:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return range(epochs)
-        return tqdm(range(epochs), desc="fit", unit="epoch", leave=False, file=sys.stderr)
-    return range(epochs)
 
 
 def fit(
@@ -157,7 +145,7 @@ def fit(
     history = History()
     N = len(X)
 
-    bar = _epochs(epochs, progress)
+    bar = progress_bar(range(epochs), "fit", progress, unit="epoch")
     for _ in bar:
         start_time = time.perf_counter()
         order = rng.permutation(N)
