@@ -1,4 +1,4 @@
-"""Localisation metrics (refnet.evaluate.localization), and the suppressor claim of Wilming 2022."""
+"""Localisation metrics (refnet.evaluate.localization) and the suppressor of Wilming 2022."""
 
 import sys
 
