@@ -1,9 +1,10 @@
 """The benchmark's figures (matplotlib, Agg backend), written atomically.
 
-- :func:`box_plot` — one figure per metric: a panel per data set and model, one box per
-  method over the evaluated test samples (baselines in grey);
+- :func:`box_plot` — one figure per metric: a panel per data set, a box per method and
+  model over the evaluated test samples (baselines once, in grey);
 - :func:`example_grid` — one figure per scenario: for one evaluated test sample per
-  background, the input, its ground truth and every method's heatmap, a row per model.
+  background, the input, its ground truth and every method's heatmap, a row per model
+  (one mosaic image, so that it draws in a fraction of a second).
 
 Heatmaps use the display convention of :mod:`refnet.demo.figures` (signal methods in grey,
 attribution methods with a diverging colormap centred at 0).
@@ -20,7 +21,7 @@ import numpy as np
 from ..demo.figures import LABELS, display_image, pyplot
 from .baselines import BASELINES
 from .output import write_atomic
-from .run import ALL_METHODS, MODELS, DatasetResult
+from .run import ALL_METHODS, DatasetResult
 
 
 def _save(fig, path: Path, dpi: int) -> None:
@@ -30,62 +31,80 @@ def _save(fig, path: Path, dpi: int) -> None:
     write_atomic(path, lambda f: f.write(buffer.getvalue()))
 
 
+#: One colour per model in the box plots.
+MODEL_COLOURS = {"llr": "tab:green", "mlp": "tab:orange", "cnn": "tab:blue"}
+
+
 def box_plot(results: Sequence[DatasetResult], metric: str, path: Path) -> None:
-    """Per data set (rows) and model (columns), the distribution of ``metric`` per method."""
+    """One panel per data set: a box per (method, model), baselines once, in grey."""
     plt = pyplot()
-    rows, cols = len(results), len(MODELS)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 1.7 * rows), squeeze=False)
-    labels = [LABELS.get(m, m) for m in ALL_METHODS]
-    for i, r in enumerate(results):
-        for j, model in enumerate(MODELS):
-            ax = axes[i, j]
-            if model not in r.evaluated or r.n_eval == 0:
-                ax.set_axis_off()
-                ax.set_title(f"{r.scenario}/{r.background}, {model}: not evaluated", fontsize=7)
-                continue
-            data = [
-                r.scores["baseline" if m in BASELINES else model, m][metric] for m in ALL_METHODS
-            ]
-            parts = ax.boxplot(data, widths=0.6, patch_artist=True, showfliers=False)
-            for box, method in zip(parts["boxes"], ALL_METHODS, strict=True):
-                box.set_facecolor("0.8" if method in BASELINES else "tab:blue")
-            ax.set_ylim(-0.02, 1.02)
-            ax.set_xticks(np.arange(1, len(ALL_METHODS) + 1), labels if i == rows - 1 else [])
-            ax.tick_params(axis="x", labelrotation=90, labelsize=6)
-            ax.tick_params(axis="y", labelsize=6)
-            ax.set_title(f"{r.scenario}/{r.background}, {model} (n={r.n_eval})", fontsize=7)
-    fig.suptitle(f"{metric} per method (grey: baselines)", fontsize=9)
-    fig.tight_layout()
+    fig, axes = plt.subplots(len(results), 1, figsize=(11, 1.9 * len(results)), squeeze=False)
+    for ax, r in zip(axes[:, 0], results, strict=True):
+        data, positions, colours = [], [], []
+        for i, method in enumerate(ALL_METHODS):
+            owners = ["baseline"] if method in BASELINES else list(r.evaluated)
+            for k, owner in enumerate(owners):
+                values = r.scores.get((owner, method), {}).get(metric)
+                if values is None or not len(values):
+                    continue
+                data.append(values)
+                positions.append(i + (k - (len(owners) - 1) / 2) * 0.27)
+                colours.append(MODEL_COLOURS.get(owner, "0.75"))
+        if data:
+            parts = ax.boxplot(
+                data, positions=positions, widths=0.24, patch_artist=True, showfliers=False
+            )
+            for box, colour in zip(parts["boxes"], colours, strict=True):
+                box.set_facecolor(colour)
+        ax.set_xticks(np.arange(len(ALL_METHODS)), [LABELS.get(m, m) for m in ALL_METHODS])
+        ax.tick_params(labelsize=6)
+        ax.set_xlim(-0.6, len(ALL_METHODS) - 0.4)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{r.scenario}/{r.background} (n={r.n_eval})", fontsize=7, loc="left")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in MODEL_COLOURS.values()]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="0.75"))
+    fig.legend(handles, [*MODEL_COLOURS, "baseline"], loc="upper right", ncol=4, fontsize=7)
+    fig.suptitle(f"{metric} per method and model", fontsize=9, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     _save(fig, path, dpi=80)
     plt.close(fig)
 
 
+def _rgb(h: np.ndarray, method: str, plt) -> np.ndarray:
+    """One heatmap (C, H, W) as an (H, W, 3) picture in the display convention."""
+    image, cmap, vmin, vmax = display_image(h, method)
+    return plt.get_cmap(cmap)((image - vmin) / (vmax - vmin))[..., :3]
+
+
 def example_grid(results: Sequence[DatasetResult], path: Path) -> None:
     """Rows: each background's first evaluated test sample, once per model; columns: the
-    input, the ground truth, every method's heatmap."""
+    input, the ground truth, every method's heatmap. Drawn as one mosaic image."""
     plt = pyplot()
     rows = [(r, m) for r in results if r.n_eval for m in r.evaluated]
-    cols = 2 + len(ALL_METHODS)
-    fig, axes = plt.subplots(
-        max(len(rows), 1),
-        cols,
-        figsize=(0.8 * cols, 0.85 * max(len(rows), 1) + 0.5),
-        squeeze=False,
-    )
+    cols = ["input", "truth", *ALL_METHODS]
+    size, gap = 8, 2
+    mosaic = np.ones((max(len(rows), 1) * (size + gap), len(cols) * (size + gap), 3))
     for i, (r, model) in enumerate(rows):
         ex = r.example
-        axes[i, 0].imshow(ex["x"][0].sum(axis=0), cmap="gray")
-        axes[i, 0].set_ylabel(f"{r.background}\n{model}", fontsize=5.5, rotation=0, labelpad=22)
-        axes[i, 1].imshow(ex["mask"][0].any(axis=0), cmap="gray_r")
-        for j, method in enumerate(ALL_METHODS, start=2):
+        tiles = [_rgb(ex["x"][0], "gradient", plt), _rgb(ex["mask"][0].astype(float), "x", plt)]
+        for method in ALL_METHODS:
             key = method if method in BASELINES else f"{model}/{method}"
-            image, cmap, vmin, vmax = display_image(ex["heatmaps"][key][0], method)
-            axes[i, j].imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
-    for j, title in enumerate(["input", "truth"] + [LABELS.get(m, m) for m in ALL_METHODS]):
-        axes[0, j].set_title(title, fontsize=5, rotation=45, ha="left")
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout(pad=0.2)
-    _save(fig, path, dpi=90)
+            tiles.append(_rgb(ex["heatmaps"][key][0], method, plt))
+        for j, tile in enumerate(tiles):
+            top, left = i * (size + gap), j * (size + gap)
+            mosaic[top : top + size, left : left + size] = tile
+    fig, ax = plt.subplots(figsize=(0.75 * len(cols) + 1.2, 0.75 * max(len(rows), 1) + 1.0))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks(np.arange(len(cols)) * (size + gap) + size / 2, [LABELS.get(c, c) for c in cols])
+    ax.set_yticks(
+        np.arange(len(rows)) * (size + gap) + size / 2,
+        [f"{r.background}, {m} (class {int(r.example['y'][0])})" for r, m in rows],
+    )
+    ax.tick_params(axis="x", labelrotation=60, labelsize=6, length=0)
+    ax.tick_params(axis="y", labelsize=6, length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(f"{results[0].scenario}: one test sample per row", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    _save(fig, path, dpi=100)
     plt.close(fig)
