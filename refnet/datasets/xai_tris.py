@@ -181,7 +181,7 @@ def xai_tris(
         x = alpha * frobenius_normalised(P) + (1.0 - alpha) * frobenius_normalised(B)
     x /= np.abs(x).max()
     X = x.reshape(n, 1, SIZE, SIZE).astype(np.float32)  # (n, 1, 8, 8)
-    masks = masks.reshape(n, 1, SIZE, SIZE).copy()
+    masks = masks.reshape(n, 1, SIZE, SIZE).copy()  # (n, 1, 8, 8)
     params = {"scenario": scenario, "background": background, "n": n, "alpha": alpha}
     params["seed"] = seed
     return GroundTruthData(X, y, masks, f"xai_tris/{scenario}/{background}", params)

@@ -46,7 +46,7 @@ def _prepare(func: str, heatmaps: np.ndarray, masks: np.ndarray) -> tuple[np.nda
             raise TypeError(f"{func}: masks must be bool (or 0/1), got dtype {masks.dtype}")
         masks = masks != 0
     mask = masks.any(axis=1)  # (N, H, W)
-    empty = ~mask.reshape(N, -1).any(axis=1)
+    empty = ~mask.reshape(N, -1).any(axis=1)  # (N,)
     if empty.any():
         raise ValueError(
             f"{func}: the masks of samples {np.flatnonzero(empty)[:5].tolist()} are empty; "
@@ -190,4 +190,4 @@ def mass_accuracy(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     s, mask = _prepare("mass_accuracy", heatmaps, masks)
     N = len(s)
     p = _as_distribution(s.reshape(N, -1))  # (N, H*W)
-    return np.clip((p * mask.reshape(N, -1)).sum(axis=1), 0.0, 1.0)
+    return np.clip((p * mask.reshape(N, -1)).sum(axis=1), 0.0, 1.0)  # (N,)

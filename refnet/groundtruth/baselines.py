@@ -23,7 +23,7 @@ def _per_image(x: np.ndarray, filt) -> np.ndarray:
     """``filt`` applied to every (H, W) image of ``x`` (N, C, H, W)."""
     N, C, H, W = x.shape
     images = x.reshape(N * C, H, W)  # (N*C, H, W)
-    return np.stack([filt(image) for image in images]).reshape(N, C, H, W)
+    return np.stack([filt(image) for image in images]).reshape(N, C, H, W)  # (N, C, H, W)
 
 
 def sobel(x: np.ndarray) -> np.ndarray:
