@@ -11,7 +11,7 @@ score a heatmap against the masks are in :mod:`refnet.evaluate.localization`.
 
 from .base import GroundTruthData, frobenius_normalised
 from .wilming import PB, covariance_factors, wilming2022, wilming_patterns
-from .xai_tris import (
+from .xaitris import (
     BACKGROUNDS,
     DEFAULT_ALPHA,
     L_CORNER,

@@ -155,6 +155,15 @@ def xai_tris(
     -------
     GroundTruthData
         ``X (n, 1, 8, 8)`` float32 in [-1, 1], ``y (n,)`` int64, ``masks (n, 1, 8, 8)`` bool.
+
+    Notes
+    -----
+    This follows the published code where it differs from the paper: one global
+    ``max |x|`` over the data set (not one per sample); ``0.5`` is the background's standard
+    deviation (the code's ``var_data = 0.5`` is passed to ``numpy.random.normal`` as its
+    ``scale``); and the EMD metric is normalised by :math:`\sqrt{128}` for 8x8, not
+    :math:`\sqrt{98}` (:func:`refnet.evaluate.emd_accuracy`). The multiplicative scenario
+    applies ``1 - alpha P`` to the raw 0/1 shapes before normalising, as the code does.
     """
     func = "xai_tris"
     _check_choice(func, "scenario", scenario, SCENARIOS)
