@@ -175,7 +175,12 @@ pip install "refnet[groundtruth]"."""
         description=description,
         formatter_class=fmt,
     )
-    gt.add_argument("--out", default="refnet-groundtruth", metavar="DIR", help="output folder")
+    gt.add_argument(
+        "--out",
+        default="refnet-groundtruth",
+        metavar="DIR",
+        help="output folder (default: ./refnet-groundtruth)",
+    )
     gt.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     gt.add_argument(
         "--quick",
@@ -187,7 +192,8 @@ pip install "refnet[groundtruth]"."""
         "--samples",
         type=int,
         metavar="N",
-        help="samples per data set, overriding the run's default (for tests and trials)",
+        help="samples per data set (a multiple of 4, at least 20), overriding the run's "
+        "default of 10000 (2000 with --quick); for tests and trials",
     )
 
 
