@@ -5,6 +5,8 @@
 - :mod:`refnet.evaluate.regression` — the held-out regression behind rho (ridge, GCV).
 - :mod:`refnet.evaluate.degradation` — patch replacement curves and AOPC (paper, Fig. 4;
   MATH.md section 6).
+- :mod:`refnet.evaluate.localization` — precision, EMD and mass accuracy of a heatmap
+  against ground-truth masks (the XAI-TRIS metrics; data in :mod:`refnet.datasets`).
 - :mod:`refnet.evaluate.toy` — the 2-D linear example of the paper's Fig. 2 (MATH.md
   section 1).
 """
@@ -20,6 +22,7 @@ from .degradation import (
     patch_scores,
     random_order,
 )
+from .localization import emd_accuracy, mass_accuracy, precision
 from .quality import (
     ESTIMATORS,
     TARGETS,
@@ -47,14 +50,17 @@ __all__ = [
     "degrade_by_attribution",
     "degrade_randomly",
     "distractor",
+    "emd_accuracy",
     "layer_rho",
     "layer_rows",
     "line_angle",
     "linear_toy",
+    "mass_accuracy",
     "neuron_rho",
     "patch_means",
     "patch_order",
     "patch_scores",
+    "precision",
     "quality",
     "random_order",
     "ridge_gcv",
