@@ -20,6 +20,8 @@ from . import reference
 COMPILED_MODULES = (
     "_activation",
     "_conv",
+    "_dense",
+    "_lrp",
     "_pool",
     "_stats",
     "_stats_winograd",

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..kernels.threads import one_blas_thread
 from ..layers.base import check_input
 from ..network import Sequential
 from .loss import softmax_cross_entropy
@@ -94,6 +95,7 @@ def _epochs(epochs: int, progress: bool) -> Iterable[int]:
     return range(epochs)
 
 
+@one_blas_thread  # one thread pool for the whole training (refnet.kernels.threads)
 def fit(
     net: Sequential,
     X: np.ndarray,
