@@ -67,8 +67,13 @@ def test_lrp_ratio_alpha_beta(shape, dtype, seed, beta):
     for k in KERNELS:
         out = np.full((N, 2 * F, int(np.prod(shape[2:]))), np.nan, dtype=dtype)
         k.lrp_ratio_alpha_beta(
-            R.reshape(N, F, -1), z.reshape(N, F, -1), z_plus.reshape(N, F, -1),
-            offset, alpha, beta, out,
+            R.reshape(N, F, -1),
+            z.reshape(N, F, -1),
+            z_plus.reshape(N, F, -1),
+            offset,
+            alpha,
+            beta,
+            out,
         )
         assert np.isfinite(out).all()
         assert_close(out.reshape(want.shape), want)

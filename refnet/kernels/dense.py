@@ -44,7 +44,9 @@ def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"{name}: x {x.shape}, W {W.shape} and b {b.shape} do not fit")
     out = np.empty((x.shape[0], W.shape[0]), dtype=x.dtype)
     with BlasOneThread():
-        _impl.dense_forward(np.ascontiguousarray(x), np.ascontiguousarray(W), np.ascontiguousarray(b), out)
+        _impl.dense_forward(
+            np.ascontiguousarray(x), np.ascontiguousarray(W), np.ascontiguousarray(b), out
+        )
     return out
 
 
