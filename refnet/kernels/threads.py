@@ -20,14 +20,13 @@ Why
 Two pools on the same cores each keep their worker threads spinning for a while after
 their work (OpenBLAS about ``2^28`` cycles, libgomp ``GOMP_SPINCOUNT`` iterations), and a
 spinning worker of one pool steals the core the other pool needs next. With NumPy's
-multi-threaded ``@`` between the kernels (the Dense layers) a C32 explanation ran 2.2-3.5x
-slower than with the spin-waits cut short by environment variables
-(``benchmarks/bench_threads.py`` prints the ratio). With one pool there is nothing to
-steal from. The other design, BLAS threads and no OpenMP, would leave the Winograd
-transforms, the direct convolutions, im2col/col2im and the elementwise kernels
-single-threaded (they are not GEMMs) and make every per-sample GEMM a fork-join of its
-own; with ``OMP_NUM_THREADS=1`` (which is what it would amount to for those kernels) the
-explanations ran about 1.6-1.9x slower on 2 cores.
+multi-threaded ``@`` between the kernels (the Dense layers) an explanation ran about 2x
+slower than with the spin-waits cut short by environment variables (issue 13;
+``benchmarks/bench_threads.py`` prints the ratio now). With one pool there is no other
+pool to steal from. The other design, BLAS threads and no OpenMP, would leave the Winograd
+transforms, the direct convolutions, im2col/col2im, pooling and the elementwise kernels
+single-threaded (they are not GEMMs) and turn each small per-sample GEMM into a fork-join
+of its own.
 
 Thread counts follow the user's settings: OpenMP uses ``omp_get_max_threads()``, which
 ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(..., user_api="openmp")`` set;
