@@ -190,17 +190,23 @@ class AlphaBeta(LRPRule):
 
     def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, Any]:
         """The modified layers, built once: ``"+"`` ``(W^+, b^+)``; ``"adj"`` the adjoint's
-        ``[W^+; W^-]`` (``W^+`` if ``beta = 0``); ``"|W|"`` ``(|W|, |b|)`` for signed inputs;
+        ``[W^+; W^-]`` (``W^+`` if ``beta = 0``); for signed inputs ``"|W|"`` ``(|W|, |b|)``
+        and ``"W,|W|"`` (both weights on stacked inputs ``[x; |x|]``, for ``beta = 0``);
         ``"offset"``, what ``z - z^+`` holds beyond ``z^-`` (``b`` when the bias is dropped)."""
         W_plus, W_minus = _positive_negative(layer.W)
         b = layer.b if self.bias else np.zeros_like(layer.b)
         adjoint = W_plus if self.beta == 0 else np.concatenate([W_plus, W_minus])
-        return {
+        W_abs = np.abs(layer.W)
+        prepared = {
             "+": with_weights(layer, W_plus, np.maximum(b, 0)),
             "adj": with_weights(layer, adjoint, np.zeros(len(adjoint), layer.b.dtype)),
-            "|W|": with_weights(layer, np.abs(layer.W), np.abs(b) - (layer.b - b)),
+            "|W|": with_weights(layer, W_abs, np.abs(b) - (layer.b - b)),
             "offset": layer.b - b,
         }
+        if self.beta == 0:
+            zero = np.zeros_like(layer.b)
+            prepared["W,|W|"] = with_weights(layer, stack(layer.W, W_abs), zero)
+        return prepared
 
     def backward(self, R: np.ndarray, step: Step, prepared: dict[str, Any]) -> np.ndarray:
         if not nonnegative(step):
@@ -231,18 +237,18 @@ class AlphaBeta(LRPRule):
         z_plus *= z_plus.dtype.type(0.5)  # z^+ = (z + f(|x|; |W|, |b|)) / 2
         half = 0.5 * self.alpha, 0.5 * self.beta  # the 1/2 of both adjoints, folded into s
         offset = prepared["offset"].astype(R.dtype, copy=False)
-        if self.beta == 0:
-            s_sum = lrp_kernels.lrp_ratio(R, z_plus, 0.0, out=R)
-            s_sum *= s_sum.dtype.type(half[0])
-            s_diff = s_sum
-        else:
-            s = lrp_kernels.lrp_ratio_alpha_beta(R, step.z, z_plus, offset, *half)
-            F = R.shape[1]
-            s_plus, s_minus = s[:, :F], s[:, F:]  # (N, F, ...) each
-            s_sum, s_diff = s_plus + s_minus, s_plus - s_minus
-        R_in = layer.adjoint(s_sum, step.cache)  # adj((s^+ + s^-) / 2; W)
+        if self.beta == 0:  # s^+ + s^- = s^+ - s^- = s: one adjoint of s on [x; |x|]
+            s = lrp_kernels.lrp_ratio(R, z_plus, 0.0, out=R)
+            s *= s.dtype.type(half[0])
+            X = stack(x, x_abs)  # (N, 2C, ...)
+            C = prepared["W,|W|"].adjoint(s, dataclasses.replace(step.cache, x=X))
+            return lrp_kernels.lrp_input_relevance(X, C, 2)  # x adj(s; W) + |x| adj(s; |W|)
+        s = lrp_kernels.lrp_ratio_alpha_beta(R, step.z, z_plus, offset, *half)
+        F = R.shape[1]
+        s_plus, s_minus = s[:, :F], s[:, F:]  # (N, F, ...) each
+        R_in = layer.adjoint(s_plus + s_minus, step.cache)  # adj((s^+ + s^-) / 2; W)
         R_in *= x
-        c_abs = prepared["|W|"].adjoint(s_diff, step.cache)  # adj((s^+ - s^-) / 2; |W|)
+        c_abs = prepared["|W|"].adjoint(s_plus - s_minus, step.cache)  # adj((s^+ - s^-) / 2; |W|)
         c_abs *= x_abs
         R_in += c_abs
         return R_in
