@@ -19,8 +19,12 @@ kernels, and every Conv2D rule equals the Dense rule on the convolution's explic
 Pass counts. The forward pass of the explanation already computed ``z = f(x; W, b)``:
 epsilon uses it as its denominator, alpha-beta gets ``z^-`` as ``z - z^+`` and computes only
 the ``W^+`` forward, and its two adjoints run as one, of ``[s^+; s^-]`` with the stacked
-weight ``[W^+; W^-]`` (2F output channels). ``z^- = z - z^+`` carries the rounding of both
-(an absolute error of about ``u (|z^+| + |z^-|)``, ``u`` the unit roundoff).
+weight ``[W^+; W^-]`` (2F output channels): one forward and two adjoints' worth of work
+beyond the forward pass, against one adjoint for the gradient. z+ is one forward and one
+adjoint. On inputs of both signs (a first layer) both rules use
+:math:`2 (x_i w_{ji})^+ = x_i w_{ji} + |x_i| |w_{ji}|`, still one forward (of ``|x|`` with
+``|W|``), and two adjoints (:class:`AlphaBeta`). ``z^- = z - z^+`` carries the rounding of
+both (an absolute error of about ``u (|z^+| + |z^-|)``, ``u`` the unit roundoff).
 """
 
 from __future__ import annotations
@@ -166,7 +170,8 @@ class AlphaBeta(LRPRule):
     (one adjoint with 2F output channels; with ``beta = 0``, ``s^-`` and ``W^-`` are
     dropped). For inputs of both signs (a first layer) a product is positive when both
     factors have the same sign, and :math:`2 (x_i w_{ji})^+ = x_i w_{ji} + |x_i| |w_{ji}|`,
-    so :math:`z^+ = \tfrac12 \big(z + f(|x|; |W|, |b|)\big)` (one forward pass) and
+    so :math:`z^+ = \tfrac12 \big(z + f(|x|; |W|, |b|)\big)` (one forward pass; ``-b`` in
+    place of ``|b|`` when the bias is dropped) and
 
     .. math::
 
@@ -191,6 +196,7 @@ class AlphaBeta(LRPRule):
     def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, Any]:
         """The modified layers, built once: ``"+"`` ``(W^+, b^+)``; ``"adj"`` the adjoint's
         ``[W^+; W^-]`` (``W^+`` if ``beta = 0``); for signed inputs ``"|W|"`` ``(|W|, |b|)``
+        (``-b`` for ``bias=False``)
         and ``"W,|W|"`` (both weights on stacked inputs ``[x; |x|]``, for ``beta = 0``);
         ``"offset"``, what ``z - z^+`` holds beyond ``z^-`` (``b`` when the bias is dropped)."""
         W_plus, W_minus = _positive_negative(layer.W)
@@ -229,7 +235,8 @@ class AlphaBeta(LRPRule):
         return prepared["adj"].adjoint(s, cache)  # adj(s; [W^+; W^-])
 
     def _signed(self, R: np.ndarray, step: Step, prepared: dict[str, Any]) -> np.ndarray:
-        """Inputs of both signs: ``z^+ = (z + f(|x|; |W|, |b|)) / 2`` and two adjoints."""
+        """Inputs of both signs: ``z^+ = (z + f(|x|; |W|, |b|)) / 2``, then one adjoint of
+        ``s`` on ``[x; |x|]`` (``beta = 0``) or the adjoints of ``(s^+ +- s^-) / 2``."""
         x, layer = step.x, step.layer
         x_abs = np.abs(x)
         z_plus = prepared["|W|"].forward(x_abs, check_finite=False)[0]
