@@ -35,6 +35,13 @@ calls with little work run on fewer threads (``pyx/threads.pxd``). refnet never 
 libraries load and would change the user's other code. On the NumPy backend nothing here
 acts: NumPy's BLAS is then the only pool.
 
+What one pool cannot remove: on a machine loaded beyond its cores, libgomp's own workers
+still spin between the kernels of a call (``GOMP_SPINCOUNT``'s default) and lose their
+share of the cores to the other processes, so short calls wait for descheduled workers;
+there ``threadpoolctl.threadpool_limits(1, "openmp")`` around the calls is the remedy that
+leaves the environment alone (``benchmarks/bench_threads.py`` prints the load average with
+its ratios).
+
 The limit is process-wide (threadpoolctl changes the libraries' settings), so NumPy code
 running in another Python thread *during* a refnet call also sees one BLAS thread.
 """
