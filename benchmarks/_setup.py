@@ -1,16 +1,14 @@
 """Process settings shared by the benchmarks; import this before NumPy.
 
-refnet itself changes nothing in the process. A benchmark is a throughput measurement, so
-it applies the settings a user who wants throughput would apply (``--keep-env`` skips them
-all), and prints them:
+refnet itself changes nothing in the process, and needs no thread variables: all parallel
+work inside a refnet call runs in one pool (:mod:`refnet.kernels.threads`). The benchmarks
+set no ``OMP_*``, ``OPENBLAS_*`` or ``GOMP_*`` variable except ``OMP_NUM_THREADS=2`` where
+they say so (``benchmarks/bench_threads.py`` measures the spin-wait variables separately).
+The one setting applied here (``--keep-env`` skips it), and printed:
 
-- ``OPENBLAS_THREAD_TIMEOUT=4`` and ``GOMP_SPINCOUNT=10000``: OpenBLAS and OpenMP worker
-  threads stop spinning soon after their work, so the two pools do not steal each other's
-  core (see :mod:`refnet.kernels`). They must be set before NumPy is imported.
 - glibc's allocator keeps freed memory (``mallopt``: mmap threshold 32 MiB, no trimming).
   By default every array over 128 KiB is a fresh ``mmap``, and the first touch of each of
-  its pages is a page fault: on the peer-anchor network an explanation spends about 20 of
-  its 60 ms in page faults. torch, measured in the same process, gets the same setting.
+  its pages is a page fault. torch, measured in the same process, gets the same setting.
 """
 
 from __future__ import annotations
@@ -23,18 +21,22 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
+#: Environment variables that change how the thread pools wait; reported when set.
+THREAD_VARIABLES = ("OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+
 
 def configure(argv: list[str] | None = None) -> list[str]:
     """Apply the settings unless ``--keep-env`` is in ``argv``; return lines describing them."""
     argv = sys.argv if argv is None else argv
-    if "--keep-env" in argv:
-        return ["process settings: left alone (--keep-env)"]
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     lines = [
-        f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}, "
-        f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}"
+        "thread variables: "
+        + (
+            ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARIABLES if v in os.environ)
+            or "none"
+        )
     ]
+    if "--keep-env" in argv:
+        return [*lines, "process settings: left alone (--keep-env)"]
     libc_name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(libc_name)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .kernels.threads import one_blas_thread
 from .layers import KERNEL_LAYERS, Layer
 from .layers.base import check_input
 
@@ -40,6 +41,7 @@ class Sequential:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner},\n])"
 
+    @one_blas_thread
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[Any]]:
         """Logits and the per-layer caches. The input is checked once (finite, float)."""
         check_input("Sequential", x, None, check_finite=True)
@@ -52,6 +54,7 @@ class Sequential:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)[0]
 
+    @one_blas_thread
     def predict(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Predicted class per sample (argmax of the logits), computed in batches.
 
@@ -67,6 +70,7 @@ class Sequential:
             [self(x[i : i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)]
         )
 
+    @one_blas_thread
     def backward(
         self, dy: np.ndarray, caches: list[Any]
     ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:

@@ -14,7 +14,7 @@ The package is ``refnet.attribution``; ``refnet.explain`` is the one-call functi
 
 from .backward import backward_steps, forward_steps, start_signal
 from .explainer import Explainer, explain, select_target
-from .methods import METHODS, Method, composite, make_method
+from .methods import METHODS, EvaluationPoints, Method, composite, make_method
 from .normalize import normalize
 from .rules import (
     Identity,
@@ -33,6 +33,7 @@ __all__ = [
     "Adjoint",
     "AlphaBeta",
     "Epsilon",
+    "EvaluationPoints",
     "Explainer",
     "Identity",
     "LayerBackward",

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..layers import Flatten, MaxPool2D, ReLU
 from ..network import Sequential
 from .rules import Rule, Step
 
@@ -31,12 +32,17 @@ def forward_steps(net: Sequential, x: np.ndarray) -> tuple[np.ndarray, list[Step
     """Run the network on a checked ``x``, keeping every layer's input, output and cache.
 
     ``x`` must already be validated (finite, float); the layers skip their own checks.
-    Returns the logits ``(N, K)`` and one :class:`Step` per layer.
+    Returns the logits ``(N, K)`` and one :class:`Step` per layer. A layer input is known to
+    be non-negative after a ReLU (and after max-pooling or flattening such an input).
     """
     steps = []
+    nonnegative = False
     for i, layer in enumerate(net.layers):
         z, cache = layer.forward(x, check_finite=False)
-        steps.append(Step(i, layer, cache, x, z))
+        steps.append(Step(i, layer, cache, x, z, nonnegative))
+        nonnegative = isinstance(layer, ReLU) or (
+            nonnegative and isinstance(layer, (MaxPool2D, Flatten))
+        )
         x = z
     return x, steps
 

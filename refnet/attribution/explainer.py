@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels.threads import one_blas_thread
 from ..layers.base import check_input
 from ..network import Sequential
 from .backward import BoundRule, backward_steps, forward_steps, start_signal
@@ -72,6 +73,7 @@ class Explainer:
     def __repr__(self) -> str:
         return f"Explainer(method={self.method.name!r}, rules={[r for r, _ in self.rules]})"
 
+    @one_blas_thread
     def __call__(self, x: np.ndarray, target: int | np.ndarray | None = None) -> np.ndarray:
         r"""Explain the batch ``x`` for ``target``; returns an array of ``x``'s shape and dtype.
 

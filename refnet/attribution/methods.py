@@ -6,7 +6,7 @@ first kernel layer, and fixes the start value at the output (MATH.md section 4):
 ``"one"`` for the gradient family (gradient, gradient x input, DeConvNet, Guided BackProp,
 integrated gradients, SmoothGrad) and ``"logit"`` (``z_t``) for LRP, PatternNet and
 PatternAttribution. Methods that average gradients over several inputs (integrated
-gradients, SmoothGrad) add a set of :class:`Points`.
+gradients, SmoothGrad) add a set of :class:`EvaluationPoints`.
 
 ======================  ===============  ======================  ========  ========
 method                  Dense / Conv2D   ReLU                    MaxPool   Flatten
@@ -48,11 +48,12 @@ from .rules_lrp import AlphaBeta, Epsilon, WSquare, ZBox, ZPlus
 LINEAR = (Dense, Conv2D)
 ROUTING = (MaxPool2D, Flatten)
 
-# --------------------------------------------------------------------------- points
+# --------------------------------------------------------------------------- evaluation points
 
 
-class Points:
-    r"""Where the backward pass runs and how the results combine: one pass at ``x``.
+class EvaluationPoints:
+    r"""The inputs at which a method evaluates its backward pass, and the weights that
+    combine the results: here one pass at ``x`` itself.
 
     .. math:: h = \sum_k \omega_k\, g(x_k) \quad (\text{here } x_1 = x,\ \omega_1 = 1)
 
@@ -75,7 +76,7 @@ class Points:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-class TrapezoidPath(Points):
+class TrapezoidPath(EvaluationPoints):
     r"""Integrated gradients on a straight path, by the trapezoid rule (MATH.md section 4).
 
     Sundararajan et al. 2017 (Eq. 1; they approximate it by a Riemann sum); here the
@@ -127,7 +128,7 @@ class TrapezoidPath(Points):
         return np.multiply(h, x - self.baseline_for(x), out=h)
 
 
-class NoisyCopies(Points):
+class NoisyCopies(EvaluationPoints):
     r"""SmoothGrad: the mean gradient over noisy copies of ``x`` (MATH.md section 4).
 
     Smilkov et al. 2017, with the noise level relative to each sample's value range, as
@@ -186,7 +187,7 @@ class Method:
         Override for the first kernel (Dense or Conv2D) layer, the one that sees the input.
     needs_patterns : bool
         Whether the method requires patterns ``A`` (PatternNet, PatternAttribution).
-    points : Points
+    points : EvaluationPoints
         Inputs at which the backward runs and how the results combine (one pass at ``x``
         for every single-pass method).
     """
@@ -196,7 +197,7 @@ class Method:
     start: str
     first_layer: Rule | None = None
     needs_patterns: bool = False
-    points: Points = field(default_factory=Points)
+    points: EvaluationPoints = field(default_factory=EvaluationPoints)
 
     def __post_init__(self) -> None:
         if self.start not in ("one", "logit"):
@@ -239,7 +240,7 @@ def gradient() -> Method:
 def gradient_x_input() -> Method:
     r"""Gradient times input, :math:`x \odot \partial z_t / \partial x` (MATH.md section 4)."""
     rules = composite(Adjoint("W"), ReLUGradient())
-    return Method("gradient_x_input", rules, "one", points=Points(times_input=True))
+    return Method("gradient_x_input", rules, "one", points=EvaluationPoints(times_input=True))
 
 
 def deconvnet() -> Method:

@@ -45,6 +45,9 @@ class Step:
         The layer's input.
     z : np.ndarray
         The layer's output (for Dense and Conv2D: the pre-activation, bias included).
+    x_nonnegative : bool
+        ``True`` when ``x >= 0`` is known from the network (a ReLU output, possibly pooled or
+        flattened); ``False`` means unknown (a rule that cares checks ``x`` itself).
     """
 
     index: int
@@ -52,6 +55,7 @@ class Step:
     cache: Any
     x: np.ndarray
     z: np.ndarray
+    x_nonnegative: bool = False
 
 
 class Rule:

@@ -1,30 +1,41 @@
-r"""Layer-wise relevance propagation (LRP) rules for Dense and Conv2D.
+r"""Layer-wise relevance propagation (LRP): one engine, and the rules as its modifiers.
 
 For a linear layer with inputs :math:`x_i`, weights :math:`w_{ji}`, bias :math:`b_j` and
-relevance :math:`R_j` at its outputs, every LRP rule has the form "forward, divide, adjoint,
-multiply" (Bach et al. 2015; Montavon et al. 2017; MATH.md section 4):
+relevance :math:`R_j` at its outputs, every LRP rule is "forward, divide, adjoint, multiply"
+(Bach et al. 2015; Montavon et al. 2017; MATH.md section 4; zennit's ``BasicHook``):
 
 .. math::
 
-    z_j = \sum_i x_i v_{ji} + c_j, \qquad s_j = R_j / z_j, \qquad
-    c_i = \sum_j v_{ji} s_j, \qquad R_i = x_i c_i ,
+    z_j = \sum_k \sum_i x_{k,i} v_{k,ji} + c_j, \qquad s_j = R_j / z_j, \qquad
+    c_{k,i} = \sum_j v_{k,ji} s_j, \qquad R_i = \sum_k x_{k,i}\, c_{k,i} ,
 
-with some modified weight ``v`` and bias ``c``. The forward sum is the layer's own forward
-pass with ``(W, b)`` replaced by ``(v, c)`` and the middle sum is the layer's adjoint with
-``W`` replaced by ``v``, so for Conv2D both run in the compiled convolution kernels. This is
-what makes each Conv2D rule equal to the Dense rule applied to the convolution's explicit
-matrix (padding contributes nothing: a padded zero has ``x_i = 0``).
+with modified inputs ``x_k`` and weights ``v_k`` (:class:`LRPRule`). The forward sum is the
+layer's own forward pass with ``(W, b)`` replaced by ``(v, c)`` and the middle sum is its
+adjoint with ``W`` replaced by ``v``, so for Conv2D both run in the compiled convolution
+kernels, and every Conv2D rule equals the Dense rule on the convolution's explicit matrix
+(a padded zero has ``x_i = 0``). The divide and the multiply run in
+:mod:`refnet.kernels.lrp`, one pass each. A zero denominator contributes 0.
 
-A denominator that is exactly zero contributes 0 (never NaN or infinity).
+Pass counts. The forward pass of the explanation already computed ``z = f(x; W, b)``:
+epsilon uses it as its denominator, alpha-beta gets ``z^-`` as ``z - z^+`` and computes only
+the ``W^+`` forward, and its two adjoints run as one, of ``[s^+; s^-]`` with the stacked
+weight ``[W^+; W^-]`` (2F output channels): one forward and two adjoints' worth of work
+beyond the forward pass, against one adjoint for the gradient. z+ is one forward and one
+adjoint. On inputs of both signs (a first layer) both rules use
+:math:`2 (x_i w_{ji})^+ = x_i w_{ji} + |x_i| |w_{ji}|`, still one forward (of ``|x|`` with
+``|W|``), and two adjoints (:class:`AlphaBeta`). ``z^- = z - z^+`` carries the rounding of
+both (an absolute error of about ``u (|z^+| + |z^-|)``, ``u`` the unit roundoff).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from ..kernels import lrp as lrp_kernels
 from ..layers import Layer
 from .rules import Rule, Step
 
@@ -51,11 +62,7 @@ def forward_with(layer: Layer, x: np.ndarray, weight: np.ndarray, bias: np.ndarr
 
 def safe_divide(R: np.ndarray, z: np.ndarray) -> np.ndarray:
     """``R / z`` where ``z != 0`` and 0 where ``z == 0`` (a zero denominator contributes 0)."""
-    zero = z == 0
-    s = z + zero  # the denominators, with 1 where z == 0
-    np.divide(R, s, out=s)
-    s *= ~zero  # (a masked ufunc ``where=`` is 2x slower than these three passes)
-    return s
+    return lrp_kernels.lrp_ratio(R, z.astype(R.dtype, copy=False))
 
 
 def _positive_negative(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +70,58 @@ def _positive_negative(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(W, 0), np.minimum(W, 0)
 
 
-class Epsilon(Rule):
+def stack(*parts: np.ndarray) -> np.ndarray:
+    """Arrays stacked along axis 1 (the features of a Dense, the channels of a Conv2D)."""
+    return np.concatenate(parts, axis=1)
+
+
+def nonnegative(step: Step) -> bool:
+    """Whether the layer input holds no negative value (known after a ReLU, else checked)."""
+    return step.x_nonnegative or not bool(step.x.min(initial=0) < 0)
+
+
+class LRPRule(Rule):
+    r"""The LRP engine: forward with modified inputs and weights, divide, adjoint, multiply.
+
+    .. math::
+
+        X = [x_1; \dots; x_k], \quad z = f(X; [v_1, \dots, v_k], c), \quad
+        s = R \oslash z, \quad C = \mathrm{adj}(s; [v_1, \dots, v_k]), \quad
+        R_{\mathrm{in}} = \textstyle\sum_k x_k \odot C_k .
+
+    A rule is a set of modifiers, the methods below: :meth:`inputs` (the ``x_k``, stacked
+    on the channel axis), :meth:`denominator` (the forward), :meth:`ratio` (the divide) and
+    :meth:`adjoint` (the ``v_k``); :meth:`prepare` builds the modified weights once per
+    layer. The defaults are LRP-0: ``x_1 = x``, ``v_1 = W``, ``z`` from the forward pass.
+    """
+
+    name = "lrp"
+
+    def backward(self, R: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
+        X, k = self.inputs(step, prepared)
+        z, cache = self.denominator(step, X, prepared)
+        s = self.ratio(R, z, step, prepared)
+        C = self.adjoint(s, step, cache, prepared)
+        return lrp_kernels.lrp_input_relevance(X, C, k)  # sum_k x_k * C_k
+
+    def inputs(self, step: Step, prepared: Any) -> tuple[np.ndarray, int]:
+        """The stacked modified inputs ``X`` and their number ``k`` (default ``x``, 1)."""
+        return step.x, 1
+
+    def denominator(self, step: Step, X: np.ndarray, prepared: Any) -> tuple[np.ndarray, Any]:
+        """``z`` and the cache the adjoint needs (default: the forward pass's ``z``)."""
+        return step.z, step.cache
+
+    def ratio(self, R: np.ndarray, z: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
+        """``s = R / z``, 0 where ``z = 0`` (may overwrite ``R``)."""
+        return lrp_kernels.lrp_ratio(R, z, 0.0, out=R)
+
+    def adjoint(self, s: np.ndarray, step: Step, cache: Any, prepared: Any) -> np.ndarray:
+        """``C = adj(s; [v_1, ..., v_k])`` (default: the layer's own adjoint, ``W``)."""
+        return step.layer.adjoint(s, cache)
+
+
+class Epsilon(LRPRule):
     r"""LRP-epsilon (Bach et al. 2015; MATH.md section 4).
 
     .. math::
@@ -71,9 +129,10 @@ class Epsilon(Rule):
         R_i = x_i \sum_j \frac{w_{ji} R_j}{z_j + \epsilon\,\mathrm{sign}(z_j)}, \qquad
         z_j = \sum_i x_i w_{ji} + b_j, \qquad \mathrm{sign}(0) = +1 .
 
-    ``z`` is the layer's own forward output (no extra pass); ``c = adjoint(R / z_eps)``;
-    ``R_in = x * c``. With ``epsilon = 0`` and zero biases this is LRP-0, which conserves
-    :math:`\sum_i R_i = \sum_j R_j` and equals gradient times input on a ReLU network.
+    The engine with no modifier but the divide: ``z`` is the layer's own forward output (no
+    extra pass), ``s = R / (z + eps sign(z))``, ``R_in = x * adj(s; W)``. With ``epsilon =
+    0`` and zero biases this is LRP-0, which conserves :math:`\sum_i R_i = \sum_j R_j` and
+    equals gradient times input on a ReLU network.
     """
 
     name = "epsilon"
@@ -84,22 +143,11 @@ class Epsilon(Rule):
             raise ValueError(f"Epsilon: epsilon must be finite and >= 0, got {epsilon!r}")
         self.epsilon = epsilon
 
-    def backward(self, R: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
-        z = step.z
-        eps = z.dtype.type(self.epsilon)
-        z_eps = np.greater_equal(z, 0).astype(z.dtype)  # [z >= 0]: sign(0) = +1
-        z_eps *= 2 * eps
-        z_eps -= eps  # eps * sign(z) (np.where with scalars is 5x slower)
-        z_eps += z
-        if self.epsilon > 0:  # |z_eps| >= eps > 0: no zero denominator, divide in place
-            s = np.divide(R, z_eps, out=z_eps)
-        else:
-            s = safe_divide(R, z_eps)
-        c = step.layer.adjoint(s, step.cache)  # (input shape) c_i = sum_j w_ji s_j
-        return np.multiply(step.x, c, out=c)
+    def ratio(self, R: np.ndarray, z: np.ndarray, step: Step, prepared: Any) -> np.ndarray:
+        return lrp_kernels.lrp_ratio(R, z, self.epsilon, out=R)
 
 
-class AlphaBeta(Rule):
+class AlphaBeta(LRPRule):
     r"""LRP-alpha-beta (Bach et al. 2015; Montavon et al. 2017; MATH.md section 4).
 
     Positive and negative parts of the products :math:`x_i w_{ji}` are normalised
@@ -112,28 +160,25 @@ class AlphaBeta(Rule):
                           - \beta \frac{(x_i w_{ji})^-}{z_j^-}\Big) R_j, \quad
         z_j^\pm = \sum_i (x_i w_{ji})^\pm + b_j^\pm .
 
-    Derivation of the forward/adjoint form. A product is positive when both factors have
-    the same sign, so with :math:`x = x^+ + x^-` and :math:`W = W^+ + W^-`,
+    Forward/adjoint form. After a ReLU (``x >= 0``) :math:`(x_i w_{ji})^\pm = x_i
+    w^\pm_{ji}`, so :math:`z^+ = f(x; W^+, b^+)`, :math:`z^- = z - z^+` (``z`` the forward
+    pass; ``bias=False`` subtracts ``b`` too), and with :math:`s = [\alpha R / z^+;
+    -\beta R / z^-]`,
+
+    .. math:: R_{\mathrm{in}} = x \odot \mathrm{adj}\big(s; [W^+; W^-]\big)
+
+    (one adjoint with 2F output channels; with ``beta = 0``, ``s^-`` and ``W^-`` are
+    dropped). For inputs of both signs (a first layer) a product is positive when both
+    factors have the same sign, and :math:`2 (x_i w_{ji})^+ = x_i w_{ji} + |x_i| |w_{ji}|`,
+    so :math:`z^+ = \tfrac12 \big(z + f(|x|; |W|, |b|)\big)` (one forward pass; ``-b`` in
+    place of ``|b|`` when the bias is dropped) and
 
     .. math::
 
-        (x_i w_{ji})^+ = x_i^+ w_{ji}^+ + x_i^- w_{ji}^-, \qquad
-        (x_i w_{ji})^- = x_i^+ w_{ji}^- + x_i^- w_{ji}^+ ,
+        R_{\mathrm{in}} = x \odot \mathrm{adj}\big(\tfrac12 (s^+ + s^-); W\big)
+                        + |x| \odot \mathrm{adj}\big(\tfrac12 (s^+ - s^-); |W|\big).
 
-    hence :math:`z^+ = f(x^+; W^+, b^+) + f(x^-; W^-, 0)`,
-    :math:`z^- = f(x^+; W^-, b^-) + f(x^-; W^+, 0)` (``f`` the layer's forward) and, with
-    :math:`s^+ = \alpha R / z^+`, :math:`s^- = \beta R / z^-` and ``adj`` the adjoint,
-
-    .. math::
-
-        R_{\mathrm{in}} = x^+ \odot \big(\mathrm{adj}(s^+; W^+) - \mathrm{adj}(s^-; W^-)\big)
-                        + x^- \odot \big(\mathrm{adj}(s^+; W^-) - \mathrm{adj}(s^-; W^+)\big).
-
-    After a ReLU (``x >= 0``) the ``x^-`` terms vanish and are skipped; with ``beta = 0``
-    the ``s^-`` terms are skipped. Otherwise the weight parts are stacked along the output
-    axis, ``[W^+; W^-]``, so that one forward pass gives ``[z^+; z^-]`` and one adjoint of
-    ``[s^+; -s^-]`` gives the bracket (one im2col and one col2im instead of two each). A
-    zero denominator contributes 0.
+    A zero denominator contributes 0.
     """
 
     name = "alpha-beta"
@@ -148,62 +193,71 @@ class AlphaBeta(Rule):
             raise ValueError(f"AlphaBeta: needs alpha - beta = 1, got {alpha!r} - {beta!r}")
         self.alpha, self.beta, self.bias = alpha, beta, bool(bias)
 
-    def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, Layer]:
-        """Twins of the layer with the weight parts, built once.
-
-        ``"+"``: ``(W^+, b^+)``; ``"-"``: ``(W^-, 0)``; with ``beta != 0`` the parts are
-        stacked along the output axis so that one forward gives ``z^+`` and ``z^-`` and one
-        adjoint gives both sums: ``"+-"``: ``([W^+; W^-], [b^+; b^-])`` and ``"-+"``:
-        ``([W^-; W^+], 0)``.
-        """
+    def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, Any]:
+        """The modified layers, built once: ``"+"`` ``(W^+, b^+)``; ``"adj"`` the adjoint's
+        ``[W^+; W^-]`` (``W^+`` if ``beta = 0``); for signed inputs ``"|W|"`` ``(|W|, |b|)``
+        (``-b`` for ``bias=False``)
+        and ``"W,|W|"`` (both weights on stacked inputs ``[x; |x|]``, for ``beta = 0``);
+        ``"offset"``, what ``z - z^+`` holds beyond ``z^-`` (``b`` when the bias is dropped)."""
         W_plus, W_minus = _positive_negative(layer.W)
         b = layer.b if self.bias else np.zeros_like(layer.b)
-        b_plus, b_minus = _positive_negative(b)
-        zero = np.zeros_like(layer.b)
-        if self.beta == 0:
-            return {
-                "+": with_weights(layer, W_plus, b_plus),
-                "-": with_weights(layer, W_minus, zero),
-            }
-        return {
-            "+-": with_weights(
-                layer, np.concatenate([W_plus, W_minus]), np.concatenate([b_plus, b_minus])
-            ),
-            "-+": with_weights(
-                layer, np.concatenate([W_minus, W_plus]), np.concatenate([zero, zero])
-            ),
+        adjoint = W_plus if self.beta == 0 else np.concatenate([W_plus, W_minus])
+        W_abs = np.abs(layer.W)
+        prepared = {
+            "+": with_weights(layer, W_plus, np.maximum(b, 0)),
+            "adj": with_weights(layer, adjoint, np.zeros(len(adjoint), layer.b.dtype)),
+            "|W|": with_weights(layer, W_abs, np.abs(b) - (layer.b - b)),
+            "offset": layer.b - b,
         }
-
-    def backward(self, R: np.ndarray, step: Step, prepared: dict[str, Layer]) -> np.ndarray:
-        cache, x, twins = step.cache, step.x, prepared
-        has_negative = bool((x < 0).any())  # False after a ReLU: skip the x^- terms
-        x_plus = np.maximum(x, 0) if has_negative else x
-        x_minus = np.minimum(x, 0) if has_negative else None
         if self.beta == 0:
-            plus, minus = twins["+"], twins["-"]
-            z_plus = plus.forward(x_plus, check_finite=False)[0]
-            if has_negative:
-                z_plus += minus.forward(x_minus, check_finite=False)[0]
-            s_plus = safe_divide(R, z_plus)
-            if self.alpha != 1:
-                s_plus *= s_plus.dtype.type(self.alpha)
-            R_in = x_plus * plus.adjoint(s_plus, cache)  # x^+ adj(s^+; W^+)
-            if has_negative:
-                R_in += x_minus * minus.adjoint(s_plus, cache)  # x^- adj(s^+; W^-)
-            return R_in
-        # beta != 0: z_pm = [z^+; z^-] (N, 2K, ...), s = [alpha R / z^+; -beta R / z^-]
-        pm, mp = twins["+-"], twins["-+"]
-        K = R.shape[1]
-        z_pm = pm.forward(x_plus, check_finite=False)[0]  # (N, 2K, ...)
-        if has_negative:
-            z_pm += mp.forward(x_minus, check_finite=False)[0]
-        s = safe_divide(np.concatenate([R, R], axis=1), z_pm)  # (N, 2K, ...)
-        s[:, :K] *= s.dtype.type(self.alpha)
-        s[:, K:] *= s.dtype.type(-self.beta)
-        R_in = pm.adjoint(s, cache)  # adj(a s^+; W^+) - adj(b s^-; W^-)
-        R_in *= x_plus
-        if has_negative:
-            R_in += x_minus * mp.adjoint(s, cache)  # adj(a s^+; W^-) - adj(b s^-; W^+)
+            zero = np.zeros_like(layer.b)
+            prepared["W,|W|"] = with_weights(layer, stack(layer.W, W_abs), zero)
+        return prepared
+
+    def backward(self, R: np.ndarray, step: Step, prepared: dict[str, Any]) -> np.ndarray:
+        if not nonnegative(step):
+            return self._signed(R, step, prepared)
+        return super().backward(R, step, prepared)
+
+    def denominator(self, step, X, prepared):
+        z_plus, cache = prepared["+"].forward(X, check_finite=False)  # z^+ = f(x; W^+, b^+)
+        return z_plus, cache
+
+    def ratio(self, R, z_plus, step, prepared):
+        if self.beta == 0:  # alpha = 1
+            return lrp_kernels.lrp_ratio(R, z_plus, 0.0, out=R)
+        offset = prepared["offset"].astype(R.dtype, copy=False)
+        return lrp_kernels.lrp_ratio_alpha_beta(
+            R, step.z, z_plus, offset, self.alpha, self.beta
+        )  # [alpha R / z^+; -beta R / z^-], z^- = z - z^+ - offset: (N, 2F, ...)
+
+    def adjoint(self, s, step, cache, prepared):
+        return prepared["adj"].adjoint(s, cache)  # adj(s; [W^+; W^-])
+
+    def _signed(self, R: np.ndarray, step: Step, prepared: dict[str, Any]) -> np.ndarray:
+        """Inputs of both signs: ``z^+ = (z + f(|x|; |W|, |b|)) / 2``, then one adjoint of
+        ``s`` on ``[x; |x|]`` (``beta = 0``) or the adjoints of ``(s^+ +- s^-) / 2``."""
+        x, layer = step.x, step.layer
+        x_abs = np.abs(x)
+        z_plus = prepared["|W|"].forward(x_abs, check_finite=False)[0]
+        z_plus += step.z
+        z_plus *= z_plus.dtype.type(0.5)  # z^+ = (z + f(|x|; |W|, |b|)) / 2
+        half = 0.5 * self.alpha, 0.5 * self.beta  # the 1/2 of both adjoints, folded into s
+        offset = prepared["offset"].astype(R.dtype, copy=False)
+        if self.beta == 0:  # s^+ + s^- = s^+ - s^- = s: one adjoint of s on [x; |x|]
+            s = lrp_kernels.lrp_ratio(R, z_plus, 0.0, out=R)
+            s *= s.dtype.type(half[0])
+            X = stack(x, x_abs)  # (N, 2C, ...)
+            C = prepared["W,|W|"].adjoint(s, dataclasses.replace(step.cache, x=X))
+            return lrp_kernels.lrp_input_relevance(X, C, 2)  # x adj(s; W) + |x| adj(s; |W|)
+        s = lrp_kernels.lrp_ratio_alpha_beta(R, step.z, z_plus, offset, *half)
+        F = R.shape[1]
+        s_plus, s_minus = s[:, :F], s[:, F:]  # (N, F, ...) each
+        R_in = layer.adjoint(s_plus + s_minus, step.cache)  # adj((s^+ + s^-) / 2; W)
+        R_in *= x
+        c_abs = prepared["|W|"].adjoint(s_plus - s_minus, step.cache)  # adj((s^+ - s^-) / 2; |W|)
+        c_abs *= x_abs
+        R_in += c_abs
         return R_in
 
 
@@ -217,7 +271,7 @@ class ZPlus(AlphaBeta):
         R_i = \sum_j \frac{(x_i w_{ji})^+}{\sum_{i'} (x_{i'} w_{ji'})^+} R_j ,
 
     which after a ReLU (``x >= 0``) is the familiar :math:`x_i w_{ji}^+ / \sum_{i'} x_{i'}
-    w_{ji'}^+`.
+    w_{ji'}^+`: the engine with ``v = W^+``, one forward and one adjoint.
     """
 
     name = "z+"
@@ -229,7 +283,7 @@ class ZPlus(AlphaBeta):
         return "ZPlus()"
 
 
-class ZBox(Rule):
+class ZBox(LRPRule):
     r"""The bounded z^B rule for inputs in a box ``low <= x <= high``.
 
     Montavon et al. 2017 (for the first layer of a network on pixel intervals):
@@ -239,9 +293,8 @@ class ZBox(Rule):
         R_i = \sum_j \frac{x_i w_{ji} - l_i w_{ji}^+ - h_i w_{ji}^-}
                           {\sum_{i'} (x_{i'} w_{ji'} - l_{i'} w_{ji'}^+ - h_{i'} w_{ji'}^-)} R_j .
 
-    Forward/adjoint form: :math:`z = f(x; W) - f(l; W^+) - f(h; W^-)` (no bias),
-    :math:`s = R / z`, :math:`R_{\mathrm{in}} = x \odot \mathrm{adj}(s; W)
-    - l \odot \mathrm{adj}(s; W^+) - h \odot \mathrm{adj}(s; W^-)`.
+    The engine with the inputs ``[x; l; h]`` and the weights ``[W, -W^+, -W^-]``; the
+    forward reuses ``z``: :math:`z^B = z - f([l; h]; [W^+, W^-], b)`.
 
     Parameters
     ----------
@@ -259,9 +312,14 @@ class ZBox(Rule):
             raise ValueError(f"ZBox: needs low <= high, got low {low} and high {high}")
         self.low, self.high = low, high
 
-    def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, np.ndarray]:
+    def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, Layer]:
+        """``"bounds"``: ``([W^+, W^-], b)``; ``"adj"``: ``[W, -W^+, -W^-]`` (3 inputs)."""
         W_plus, W_minus = _positive_negative(layer.W)
-        return {"W+": W_plus, "W-": W_minus, "0": np.zeros_like(layer.b)}
+        zero = np.zeros_like(layer.b)
+        return {
+            "bounds": with_weights(layer, stack(W_plus, W_minus), layer.b),
+            "adj": with_weights(layer, stack(layer.W, -W_plus, -W_minus), zero),
+        }
 
     def bounds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``low`` and ``high`` as contiguous arrays of ``x``'s shape and dtype."""
@@ -280,38 +338,44 @@ class ZBox(Rule):
             )
         return np.ascontiguousarray(low), np.ascontiguousarray(high)
 
-    def backward(self, R: np.ndarray, step: Step, prepared: dict[str, np.ndarray]) -> np.ndarray:
-        layer, cache, x, p = step.layer, step.cache, step.x, prepared
-        low, high = self.bounds(x)
-        z = forward_with(layer, x, layer.W, p["0"])
-        z -= forward_with(layer, low, p["W+"], p["0"])
-        z -= forward_with(layer, high, p["W-"], p["0"])
-        s = safe_divide(R, z)
-        R_in = x * layer.adjoint(s, cache)
-        R_in -= low * layer.adjoint(s, cache, p["W+"])
-        R_in -= high * layer.adjoint(s, cache, p["W-"])
-        return R_in
+    def inputs(self, step: Step, prepared: dict[str, Layer]) -> tuple[np.ndarray, int]:
+        low, high = self.bounds(step.x)
+        return stack(step.x, low, high), 3  # (N, 3C, ...)
+
+    def denominator(self, step, X, prepared):
+        C = step.x.shape[1]
+        bounds = np.ascontiguousarray(X[:, C:])  # [l; h] (N, 2C, ...)
+        z = prepared["bounds"].forward(bounds, check_finite=False)[0]  # f(l; W+) + f(h; W-) + b
+        np.subtract(step.z, z, out=z)  # z^B = z - f([l; h]; [W^+, W^-], b)
+        return z, dataclasses.replace(step.cache, x=X)
+
+    def adjoint(self, s, step, cache, prepared):
+        return prepared["adj"].adjoint(s, cache)  # adj(s; [W, -W^+, -W^-]): (N, 3C, ...)
 
 
-class WSquare(Rule):
+class WSquare(LRPRule):
     r"""The w^2 rule (Montavon et al. 2017; MATH.md section 2, ``S_w``).
 
     Relevance is spread in proportion to the squared weights, whatever the input:
 
     .. math:: R_i = \sum_j \frac{w_{ji}^2}{\sum_{i'} w_{ji'}^2} R_j .
 
-    Forward/adjoint form: :math:`z = f(\mathbf 1; W^{\odot 2})` (no bias; for Conv2D a
-    padded position holds 0, so it receives no relevance), :math:`s = R / z`,
-    :math:`R_{\mathrm{in}} = \mathrm{adj}(s; W^{\odot 2})`.
+    The engine with the input ``1`` and the weight :math:`W^{\odot 2}`:
+    :math:`z = f(\mathbf 1; W^{\odot 2})` (no bias; for Conv2D a padded position holds 0,
+    so it receives no relevance), :math:`s = R / z`,
+    :math:`R_{\mathrm{in}} = 1 \odot \mathrm{adj}(s; W^{\odot 2})`.
     """
 
     name = "w2"
 
-    def prepare(self, layer: Layer, pattern: np.ndarray | None) -> dict[str, np.ndarray]:
-        return {"W2": layer.W * layer.W, "0": np.zeros_like(layer.b)}
+    def prepare(self, layer: Layer, pattern: np.ndarray | None) -> Layer:
+        return with_weights(layer, layer.W * layer.W, np.zeros_like(layer.b))
 
-    def backward(self, R: np.ndarray, step: Step, prepared: dict[str, np.ndarray]) -> np.ndarray:
-        layer, p = step.layer, prepared
-        z = forward_with(layer, np.ones_like(step.x), p["W2"], p["0"])
-        s = safe_divide(R, z)
-        return layer.adjoint(s, step.cache, p["W2"])
+    def inputs(self, step: Step, prepared: Layer) -> tuple[np.ndarray, int]:
+        return np.ones_like(step.x), 1
+
+    def denominator(self, step, X, prepared):
+        return prepared.forward(X, check_finite=False)  # z = f(1; W^2)
+
+    def adjoint(self, s, step, cache, prepared):
+        return prepared.adjoint(s, cache)  # adj(s; W^2)

@@ -20,17 +20,9 @@ F(4x4) 2e-6 to 1.1e-5 in float32, F(2x2) under 5e-7, like im2col; 1e-14 in float
 Stride-1 layers with few input channels run on direct kernels that keep the outputs in
 registers (forward, input gradient; weight gradient for tiny patches).
 
-Threads. The compiled kernels parallelise with OpenMP (``OMP_NUM_THREADS`` caps it; calls
-with little work, under about 4e6 multiply-adds per thread, run on fewer threads) and
-call BLAS from inside each OpenMP thread, so every kernel call runs with BLAS limited to
-one thread (threadpoolctl, about 15 us per call). On machines with few cores, OpenBLAS
-and OpenMP worker threads keep spinning for a while after their work and can steal the
-core the other pool needs next (a 0.24 ms kernel was measured at 8 ms). refnet does not
-change the environment itself; if this bites, set, *before* NumPy is imported::
-
-    OPENBLAS_THREAD_TIMEOUT=4 GOMP_SPINCOUNT=10000 python your_script.py
-
-(``benchmarks/bench_conv.py`` sets both.)
+Threads: one OpenMP pool runs all parallel work inside a refnet call, with BLAS pinned to
+one thread for the whole call; no environment variable is needed (the design, which pool
+runs what and why: :mod:`refnet.kernels.threads`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ COMPILED_MODULES = (
     "_activation",
     "_avgpool",
     "_conv",
+    "_dense",
+    "_lrp",
     "_pool",
     "_stats",
     "_stats_winograd",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels import dense as dense_kernels
 from .args import whole_number
 from .base import Layer, as_param, cast_like, check_input, check_upstream
 from .init import initial_weights
@@ -82,7 +83,7 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, check_finite: bool = True) -> tuple[np.ndarray, DenseCache]:
         """``z = x W^T + b``: x (N, in) -> z (N, out)."""
         self._check(x, check_finite)
-        z = x @ cast_like(self.W, x).T + cast_like(self.b, x)  # (N, out)
+        z = dense_kernels.dense_forward(x, cast_like(self.W, x), cast_like(self.b, x))  # (N, out)
         return z, DenseCache(x)
 
     def backward(
@@ -91,8 +92,8 @@ class Dense(Layer):
         """dy (N, out) -> dx (N, in), and ``{"W": dy^T x, "b": sum_n dy}``."""
         x = cache.x
         dx = self.adjoint(dy, cache)  # (N, in)
-        grads = {"W": dy.T @ x, "b": dy.sum(axis=0)}  # (out, in), (out,)
-        return dx, grads
+        dW = dense_kernels.dense_backward_weight(dy, cast_like(x, dy))  # (out, in): dy^T x
+        return dx, {"W": dW, "b": dy.sum(axis=0)}  # (out,)
 
     def adjoint(
         self, r: np.ndarray, cache: DenseCache | None = None, weight: np.ndarray | None = None
@@ -105,7 +106,7 @@ class Dense(Layer):
             )
         n = r.shape[0] if cache is None or r.ndim != 2 else cache.x.shape[0]
         check_upstream("Dense", r, (n, self.n_out))
-        return r @ cast_like(weight, r)  # (N, in)
+        return dense_kernels.dense_backward_input(r, cast_like(weight, r))  # (N, in): r W
 
     def weight_matrix(self, weight: np.ndarray | None = None) -> np.ndarray:
         """The neurons' weight vectors as rows, ``(K, D) = (out, in)``."""

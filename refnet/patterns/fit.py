@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels.threads import one_blas_thread
 from ..layers import MaxPool2D, ReLU
 from ..layers.base import check_input
 from ..network import Sequential
@@ -62,6 +63,7 @@ def _n_batches(data: Any, batch_size: int) -> int | None:
         return None
 
 
+@one_blas_thread  # one thread pool for the whole pass (refnet.kernels.threads)
 def fit_stats(
     net: Sequential,
     data: Any,

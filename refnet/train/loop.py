@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..kernels.threads import one_blas_thread
 from ..layers.base import check_input
 from ..network import Sequential
 from ..progress import progress_bar
@@ -82,6 +83,7 @@ def evaluate(
     return total_loss / len(X), correct / len(X)
 
 
+@one_blas_thread  # one thread pool for the whole training (refnet.kernels.threads)
 def fit(
     net: Sequential,
     X: np.ndarray,

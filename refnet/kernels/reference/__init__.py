@@ -16,7 +16,9 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_direct,
 )
+from .dense import dense_backward_input, dense_backward_weight, dense_forward
 from .im2col import col2im, im2col
+from .lrp import lrp_input_relevance, lrp_ratio, lrp_ratio_alpha_beta
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .stats import (
     pattern_stats_conv,
@@ -50,7 +52,13 @@ __all__ = [
     "conv2d_forward_direct",
     "conv2d_forward_winograd",
     "conv2d_forward_winograd4",
+    "dense_backward_input",
+    "dense_backward_weight",
+    "dense_forward",
     "im2col",
+    "lrp_input_relevance",
+    "lrp_ratio",
+    "lrp_ratio_alpha_beta",
     "maxpool2d_backward",
     "maxpool2d_forward",
     "pattern_stats_conv",
