@@ -159,7 +159,7 @@ def conv2d_forward(
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
     cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
     cdef int Ho = out.shape[2], Wo = out.shape[3]
-    cdef int P = Ho * Wo, K = C * kh * kw
+    cdef Py_ssize_t P = <Py_ssize_t>Ho * Wo, K = <Py_ssize_t>C * kh * kw
     cdef int n, f, p, q, j, g, gi, tid
     cdef bint direct = _is_pointwise(kh, kw, s, ph, pw)
     cdef int G = 1 if direct or P >= GROUP_COLUMNS else min(N, GROUP_COLUMNS // P)
@@ -222,7 +222,7 @@ def conv2d_backward_input(
     cdef int N = out.shape[0], C = out.shape[1], H = out.shape[2], Wd = out.shape[3]
     cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
     cdef int Ho = dy.shape[2], Wo = dy.shape[3]
-    cdef int P = Ho * Wo, K = C * kh * kw
+    cdef Py_ssize_t P = <Py_ssize_t>Ho * Wo, K = <Py_ssize_t>C * kh * kw
     cdef int n, tid, nt = _n_threads(N, <double>N * F * K * P)
     cdef bint direct = _is_pointwise(kh, kw, s, ph, pw)
     cdef Py_ssize_t xs = <Py_ssize_t>C * H * Wd, ys = <Py_ssize_t>F * P
@@ -259,7 +259,7 @@ def conv2d_backward_weight(
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
     cdef int F = out.shape[0], kh = out.shape[2], kw = out.shape[3]
     cdef int Ho = dy.shape[2], Wo = dy.shape[3]
-    cdef int P = Ho * Wo, K = C * kh * kw
+    cdef Py_ssize_t P = <Py_ssize_t>Ho * Wo, K = <Py_ssize_t>C * kh * kw
     cdef int n, t, f, j, g, gi, tid
     cdef Py_ssize_t i, FK = <Py_ssize_t>F * K
     cdef bint direct = _is_pointwise(kh, kw, s, ph, pw)
@@ -677,7 +677,8 @@ def conv2d_forward_direct(
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], Wd = x.shape[3]
     cdef int F = W.shape[0], kh = W.shape[2], kw = W.shape[3]
     cdef int Ho = out.shape[2], Wo = out.shape[3]
-    cdef int Hp = H + 2 * ph, Wp = Wd + 2 * pw, P = Ho * Wo, K = C * kh * kw
+    cdef int Hp = H + 2 * ph, Wp = Wd + 2 * pw
+    cdef Py_ssize_t P = <Py_ssize_t>Ho * Wo, K = <Py_ssize_t>C * kh * kw
     cdef int lanes = refnet_direct_lanes(sizeof(floating))
     cdef bint in_rows = Wo >= lanes  # vectors stored straight to out, else via acc
     cdef int L = (Ho - 1) * Wp + Wo

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layers import Flatten, MaxPool2D, ReLU
+from ..layers import Conv2D, Flatten, MaxPool2D, ReLU
 from ..network import Sequential
 from .rules import Rule, Step
 
@@ -34,17 +34,41 @@ def forward_steps(net: Sequential, x: np.ndarray) -> tuple[np.ndarray, list[Step
     ``x`` must already be validated (finite, float); the layers skip their own checks.
     Returns the logits ``(N, K)`` and one :class:`Step` per layer. A layer input is known to
     be non-negative after a ReLU (and after max-pooling or flattening such an input).
+
+    The MaxPool tie rule (MATH.md section 0, MaxPool2D): in a window of equal maxima the
+    first one wins. Ties are common (flat image regions give equal conv outputs), and they
+    stay ties only if every conv ahead of the max-pool computes equal patches to bit-equal
+    outputs. So every :class:`Conv2D` followed, anywhere later, by a :class:`MaxPool2D` runs
+    its translation-exact route here (``exact=True``, :func:`refnet.kernels.conv2d_forward`),
+    on both backends alike; otherwise Winograd's or BLAS's position-dependent rounding
+    would move the argmax, and the backward signal, to another pixel. Training and pattern
+    fitting keep the fastest route: at a tie the forward values agree to rounding either
+    way.
     """
+    exact = _ahead_of_max_pool(net)
     steps = []
     nonnegative = False
     for i, layer in enumerate(net.layers):
-        z, cache = layer.forward(x, check_finite=False)
-        steps.append(Step(i, layer, cache, x, z, nonnegative))
+        if exact[i]:
+            z, cache = layer.forward(x, check_finite=False, exact=True)
+        else:
+            z, cache = layer.forward(x, check_finite=False)
+        steps.append(Step(i, layer, cache, x, z, nonnegative, exact[i]))
         nonnegative = isinstance(layer, ReLU) or (
             nonnegative and isinstance(layer, (MaxPool2D, Flatten))
         )
         x = z
     return x, steps
+
+
+def _ahead_of_max_pool(net: Sequential) -> list[bool]:
+    """Per layer: a :class:`Conv2D` with a :class:`MaxPool2D` somewhere after it."""
+    pool_after = False
+    flags = []
+    for layer in reversed(net.layers):
+        flags.append(isinstance(layer, Conv2D) and pool_after)
+        pool_after = pool_after or isinstance(layer, MaxPool2D)
+    return flags[::-1]
 
 
 def start_signal(logits: np.ndarray, target: np.ndarray, start: str) -> np.ndarray:

@@ -48,6 +48,10 @@ class Step:
     x_nonnegative : bool
         ``True`` when ``x >= 0`` is known from the network (a ReLU output, possibly pooled or
         flattened); ``False`` means unknown (a rule that cares checks ``x`` itself).
+    exact : bool
+        ``True`` when a Conv2D's ``z`` came from the translation-exact route (see
+        :func:`refnet.attribution.forward_steps`); a rule that combines ``z`` with forward
+        passes of its own runs them on the same route (:meth:`forward`).
     """
 
     index: int
@@ -56,6 +60,13 @@ class Step:
     x: np.ndarray
     z: np.ndarray
     x_nonnegative: bool = False
+    exact: bool = False
+
+    def forward(self, layer: Layer, x: np.ndarray) -> tuple[np.ndarray, Any]:
+        """``layer``'s forward pass (a twin of this step's layer) on this step's route."""
+        if self.exact:
+            return layer.forward(x, check_finite=False, exact=True)
+        return layer.forward(x, check_finite=False)
 
 
 class Rule:

@@ -220,7 +220,7 @@ class AlphaBeta(LRPRule):
         return super().backward(R, step, prepared)
 
     def denominator(self, step, X, prepared):
-        z_plus, cache = prepared["+"].forward(X, check_finite=False)  # z^+ = f(x; W^+, b^+)
+        z_plus, cache = step.forward(prepared["+"], X)  # z^+ = f(x; W^+, b^+)
         return z_plus, cache
 
     def ratio(self, R, z_plus, step, prepared):
@@ -239,7 +239,7 @@ class AlphaBeta(LRPRule):
         ``s`` on ``[x; |x|]`` (``beta = 0``) or the adjoints of ``(s^+ +- s^-) / 2``."""
         x, layer = step.x, step.layer
         x_abs = np.abs(x)
-        z_plus = prepared["|W|"].forward(x_abs, check_finite=False)[0]
+        z_plus = step.forward(prepared["|W|"], x_abs)[0]
         z_plus += step.z
         z_plus *= z_plus.dtype.type(0.5)  # z^+ = (z + f(|x|; |W|, |b|)) / 2
         half = 0.5 * self.alpha, 0.5 * self.beta  # the 1/2 of both adjoints, folded into s

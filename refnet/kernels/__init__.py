@@ -224,6 +224,22 @@ def _check_geometry(
     return output_size(H, kh, s, ph), output_size(W, kw, s, pw)
 
 
+#: Most elements of any array a kernel writes, and of one sample's patch matrix
+#: ``(C kh kw, H' W')`` (issue 15, item 11): the compiled kernels' geometry then stays
+#: within a C ``int``, and a huge padding or image is refused before anything is allocated.
+MAX_ELEMENTS = 2**31 - 1
+
+
+def _check_size(name: str, **shapes: tuple[int, ...]) -> None:
+    """Refuse an output or workspace over :data:`MAX_ELEMENTS` elements."""
+    for what, shape in shapes.items():
+        if int(np.prod([int(d) for d in shape], dtype=object)) > MAX_ELEMENTS:
+            raise ValueError(
+                f"{name}: {what} of shape {tuple(shape)} would exceed {MAX_ELEMENTS} elements "
+                "(check the padding and the stride, or split the batch)"
+            )
+
+
 def _shape(name: str, what: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """A 4-tuple of non-negative integers (no silent truncation of floats)."""
     try:
@@ -248,6 +264,7 @@ def im2col(x: np.ndarray, kh: int, kw: int, s: int = 1, ph: int = 0, pw: int = 0
     _check_rank("im2col", "x", x, 4)
     N, C, H, W = x.shape
     Ho, Wo = _check_geometry("im2col", H, W, kh, kw, s, ph, pw)
+    _check_size("im2col", columns=(N, C * kh * kw, Ho * Wo))
     out = np.empty((N, C * kh * kw, Ho * Wo), dtype=x.dtype)
     _impl.im2col(_c(x), kh, kw, s, ph, pw, out)
     return out
@@ -267,6 +284,7 @@ def col2im(
     _check_rank("col2im", "cols", cols, 3)
     N, C, H, W = _shape("col2im", "x_shape", x_shape)
     Ho, Wo = _check_geometry("col2im", H, W, kh, kw, s, ph, pw)
+    _check_size("col2im", output=(N, C, H, W))
     if cols.shape != (N, C * kh * kw, Ho * Wo):
         raise ValueError(
             f"col2im: cols has shape {cols.shape}, expected {(N, C * kh * kw, Ho * Wo)} "
@@ -281,9 +299,26 @@ def col2im(
 
 
 def conv2d_forward(
-    x: np.ndarray, W: np.ndarray, b: np.ndarray, s: int = 1, ph: int = 0, pw: int = 0
+    x: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    s: int = 1,
+    ph: int = 0,
+    pw: int = 0,
+    *,
+    exact: bool = False,
 ) -> np.ndarray:
-    """Cross-correlation ``y = W * x + b``: x (N, C, H, W), W (F, C, kh, kw) -> (N, F, H', W')."""
+    """Cross-correlation ``y = W * x + b``: x (N, C, H, W), W (F, C, kh, kw) -> (N, F, H', W').
+
+    ``exact=True`` takes the translation-exact route: every output pixel is computed by the
+    same sequence of floating-point operations, so equal input patches give bit-equal
+    outputs, on both backends (the direct kernel and its tap-by-tap NumPy twin; a stride
+    ``s > 1`` conv is the stride-1 one sampled every ``s`` pixels). The GEMM routes are not
+    exact (BLAS computes the edge tiles of a matrix in another order) and Winograd adds
+    position-dependent rounding. The explanation forward uses it for every conv ahead of a
+    max-pool, so that ties in a pooling window resolve alike on both backends (MATH.md,
+    MaxPool2D: the first maximum wins).
+    """
     name = "conv2d_forward"
     for what, a in (("x", x), ("W", W), ("b", b)):
         _check_float(name, what, a)
@@ -297,6 +332,10 @@ def conv2d_forward(
     if b.shape != (F,):
         raise ValueError(f"{name}: b has shape {b.shape}, expected ({F},) for W {W.shape}")
     Ho, Wo = _check_geometry(name, H, Wd, kh, kw, s, ph, pw)
+    _check_size(name, output=(N, F, Ho, Wo), patches=(C * kh * kw, Ho * Wo))
+    if exact:
+        _check_size(name, output=(N, F, Ho * s, Wo * s))
+        return _conv2d_forward_exact(_c(x), _c(W), _c(b), s, ph, pw)
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
     with _BlasOneThread():
         if _use_winograd(kh, kw, s, C, F) and _use_winograd4(Ho, Wo):
@@ -308,6 +347,22 @@ def conv2d_forward(
         else:
             _impl.conv2d_forward(_c(x), _c(W), _c(b), s, ph, pw, out)
     return out
+
+
+def _conv2d_forward_exact(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray, s: int, ph: int, pw: int
+) -> np.ndarray:
+    """The translation-exact forward (see :func:`conv2d_forward`): the direct route.
+
+    A stride-``s`` output is every ``s``-th row and column of the stride-1 one, whose
+    ``H + 2 ph - kh + 1`` rows sample to ``(H + 2 ph - kh) // s + 1``.
+    """
+    N, _, H, Wd = x.shape
+    F, _, kh, kw = W.shape
+    full = np.empty((N, F, H + 2 * ph - kh + 1, Wd + 2 * pw - kw + 1), dtype=x.dtype)
+    with _BlasOneThread():
+        _impl.conv2d_forward_direct(x, W, b, ph, pw, full)  # (N, F, H1, W1), stride 1
+    return full if s == 1 else np.ascontiguousarray(full[:, :, ::s, ::s])  # (N, F, H', W')
 
 
 def conv2d_backward_input(
@@ -333,6 +388,7 @@ def conv2d_backward_input(
             f"{name}: dy {dy.shape} and W {W.shape} do not fit x_shape {(N, C, H, Wd)} "
             f"(expected dy {(N, F, Ho, Wo)})"
         )
+    _check_size(name, output=(N, C, H, Wd), patches=(C * kh * kw, Ho * Wo))
     out = np.empty((N, C, H, Wd), dtype=dy.dtype)
     with _BlasOneThread():
         if _use_direct_input(kh, kw, s, C, ph, pw):
@@ -369,6 +425,7 @@ def conv2d_backward_weight(
             f"{name}: dy {dy.shape} and x {x.shape} do not fit w_shape {(F, C, kh, kw)} "
             f"(expected dy {(N, F, Ho, Wo)})"
         )
+    _check_size(name, output=(F, C, kh, kw), patches=(C * kh * kw, Ho * Wo))
     out = np.empty((F, C, kh, kw), dtype=x.dtype)
     with _BlasOneThread():
         if _use_winograd(kh, kw, s, C, F) and _use_winograd4(Ho, Wo, WINOGRAD4_MIN_SIZE_WEIGHT):
@@ -392,6 +449,7 @@ def maxpool2d_forward(x: np.ndarray, size: int, s: int) -> tuple[np.ndarray, np.
     _check_rank(name, "x", x, 4)
     N, C, H, W = x.shape
     Ho, Wo = _check_geometry(name, H, W, size, size, s, 0, 0)
+    _check_size(name, output=(N, C, Ho, Wo))
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     argmax = np.empty((N, C, Ho, Wo), dtype=np.int64)
     _impl.maxpool2d_forward(_c(x), size, s, out, argmax)
@@ -413,6 +471,7 @@ def maxpool2d_backward(
             f"{name}: dy {dy.shape} and argmax {argmax.shape} ({argmax.dtype}) do not fit "
             f"x_shape {(N, C, H, W)}"
         )
+    _check_size(name, output=(N, C, H, W))
     if argmax.size and (argmax.min() < 0 or argmax.max() >= H * W):
         raise ValueError(f"{name}: argmax holds positions outside an (H, W) = {(H, W)} channel")
     out = np.empty((N, C, H, W), dtype=dy.dtype)

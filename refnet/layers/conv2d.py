@@ -110,12 +110,19 @@ class Conv2D(Layer):
                 f"and padding {self.padding}"
             )
 
-    def forward(self, x: np.ndarray, check_finite: bool = True) -> tuple[np.ndarray, Conv2DCache]:
-        """x (N, C, H, W) -> z (N, F, H', W')."""
+    def forward(
+        self, x: np.ndarray, check_finite: bool = True, *, exact: bool = False
+    ) -> tuple[np.ndarray, Conv2DCache]:
+        """x (N, C, H, W) -> z (N, F, H', W').
+
+        ``exact=True`` takes the kernels' translation-exact route (equal patches give
+        bit-equal outputs; :func:`refnet.kernels.conv2d_forward`), as the explanation
+        forward does ahead of a max-pool.
+        """
         self._check(x, check_finite)
         ph, pw = self.padding
         W, b = cast_like(self.W, x), cast_like(self.b, x)
-        z = kernels.conv2d_forward(x, W, b, self.stride, ph, pw)  # (N, F, H', W')
+        z = kernels.conv2d_forward(x, W, b, self.stride, ph, pw, exact=exact)  # (N, F, H', W')
         return z, Conv2DCache(x)
 
     def backward(

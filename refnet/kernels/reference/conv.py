@@ -53,12 +53,16 @@ def conv2d_forward_direct(
     F, _, kh, kw = W.shape
     Ho, Wo = out.shape[2], out.shape[3]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H+2ph, W+2pw)
-    out[...] = b[None, :, None, None]  # (N, F, H', W')
+    # float64 sums (a float32 layer's sums rounded once at the end), the same operations in
+    # the same order at every pixel: the route is translation-exact
+    y = np.empty(out.shape, dtype=np.float64)  # (N, F, H', W')
+    y[...] = b[None, :, None, None]
     for c in range(W.shape[1]):
         for i in range(kh):
             for j in range(kw):
                 tap = xp[:, c, i : i + Ho, j : j + Wo]  # (N, H', W')
-                out += W[None, :, c, i, j, None, None] * tap[:, None]  # (N, F, H', W')
+                y += W[None, :, c, i, j, None, None].astype(np.float64) * tap[:, None]
+    out[...] = y
 
 
 def conv2d_backward_input_direct(
