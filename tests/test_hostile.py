@@ -15,7 +15,7 @@ import pytest
 from conftest import empty_pool_backward_works
 
 import refnet
-from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, kernels
 from refnet.attribution.methods import METHODS, smoothgrad
 from refnet.progress import progress_bar
 
@@ -187,3 +187,28 @@ def test_run_demo_refuses_an_existing_file_as_its_folder(tmp_path):
     with pytest.raises(ValueError, match="is an existing file"):
         run_demo(tmp_path / "out", quick=True, progress=False)
     assert (tmp_path / "out").read_text() == "keep me"
+
+
+# --- unbounded outputs (item 11) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("F", [1, 0])
+def test_a_huge_padding_is_refused_before_anything_is_allocated(F):
+    """Before the bound, NumPy allocated until the machine killed it, the compiled geometry
+    overflowed ``int``, and an F = 0 conv still asked for a 2.3 GB patch workspace."""
+    x = np.zeros((1, 2, 4, 4))
+    W, b = np.zeros((F, 2, 3, 3)), np.zeros(F)
+    for exact in (False, True):
+        with pytest.raises(ValueError, match=r"conv2d_forward: .* would exceed 2147483647"):
+            kernels.conv2d_forward(x, W, b, 1, 50_000, 50_000, exact=exact)
+    with pytest.raises(ValueError, match="im2col: .* would exceed"):
+        kernels.im2col(x, 3, 3, 1, 50_000, 50_000)
+    with pytest.raises(ValueError, match="maxpool2d_forward: .* would exceed"):
+        huge = np.broadcast_to(np.float32(0), (1, 1, 50_000, 50_000))  # no memory behind it
+        kernels.maxpool2d_forward(huge, 1, 1)
+
+
+def test_the_bound_leaves_large_valid_batches_alone():
+    x = np.zeros((3000, 3, 32, 32), dtype=np.float32)  # patches of all samples: 2.5e8
+    y = kernels.conv2d_forward(x, np.zeros((1, 3, 3, 3), np.float32), np.zeros(1, np.float32))
+    assert y.shape == (3000, 1, 30, 30)
