@@ -193,21 +193,3 @@ def away_from_zero(
     """Random values with ``|v| >= margin`` and random signs (for ReLU inputs)."""
     magnitude = rng.uniform(margin, 1.0, size=shape)
     return magnitude * rng.choice([-1.0, 1.0], size=shape)
-
-
-def empty_pool_backward_works() -> bool:
-    """Whether MaxPool2D's backward takes an empty batch on this backend (issue 15, item 2).
-
-    The NumPy twin of ``maxpool2d_backward`` rejected ``N * C = 0``; the network-level
-    empty-batch tests are marked ``xfail(strict=True)`` while it does, so they run for real
-    (and must pass) as soon as the kernel accepts it.
-    """
-    from refnet import MaxPool2D
-
-    pool = MaxPool2D(2)
-    y, cache = pool.forward(np.zeros((0, 1, 2, 2)))
-    try:
-        pool.backward(y, cache)
-    except ValueError:
-        return False
-    return True

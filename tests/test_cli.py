@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import empty_pool_backward_works
 
 import refnet
 from refnet.cli import main
@@ -277,11 +276,6 @@ def test_fit_patterns_on_big_endian_data(capsys, files, tmp_path):
         np.testing.assert_allclose(got.A[i], expected.A[i], rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    not empty_pool_backward_works(),
-    reason="the NumPy twin of maxpool2d_backward rejects N*C = 0 (the kernels' part of item 2)",
-    strict=True,
-)
 def test_explain_of_an_empty_batch(capsys, files, tmp_path):
     np.save(tmp_path / "x0.npy", np.zeros((0, 1, 4, 4)))
     argv = _explain(files, tmp_path / "h0.npy", tmp_path / "x0.npy")

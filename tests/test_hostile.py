@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import empty_pool_backward_works
 
 import refnet
 from refnet import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, kernels
@@ -41,13 +40,6 @@ def dense(dtype=np.float64) -> Sequential:
     return Sequential(layers)
 
 
-needs_empty_pool_backward = pytest.mark.xfail(
-    not empty_pool_backward_works(),
-    reason="the NumPy twin of maxpool2d_backward rejects N*C = 0 (the kernels' part of item 2)",
-    strict=True,
-)
-
-
 # --- empty batches --------------------------------------------------------------------
 
 
@@ -74,7 +66,6 @@ def test_predict_of_an_empty_batch_still_checks_the_sample_shape():
         cnn().predict(np.zeros((3, 1, 8, 8)), batch_size=0)
 
 
-@needs_empty_pool_backward
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_explain_of_an_empty_batch_on_a_cnn(method):
     net = cnn(np.float32)
@@ -212,3 +203,17 @@ def test_the_bound_leaves_large_valid_batches_alone():
     x = np.zeros((3000, 3, 32, 32), dtype=np.float32)  # patches of all samples: 2.5e8
     y = kernels.conv2d_forward(x, np.zeros((1, 3, 3, 3), np.float32), np.zeros(1, np.float32))
     assert y.shape == (3000, 1, 30, 30)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_the_kernels_take_zero_filters_and_empty_pools_on_both_backends(exact):
+    """The NumPy twins rejected F = 0 in the conv and N C = 0 in the pool's backward, which
+    the compiled kernels accepted."""
+    x = np.ones((2, 3, 5, 5))
+    y = kernels.conv2d_forward(x, np.zeros((0, 3, 3, 3)), np.zeros(0), 1, 1, 1, exact=exact)
+    assert y.shape == (2, 0, 5, 5)
+    dx = kernels.conv2d_backward_input(y, np.zeros((0, 3, 3, 3)), x.shape, 1, 1, 1)
+    assert dx.shape == x.shape and not dx.any()
+    for shape in [(0, 3, 4, 4), (2, 0, 4, 4)]:
+        out, argmax = kernels.maxpool2d_forward(np.zeros(shape), 2, 2)
+        assert kernels.maxpool2d_backward(out, argmax, shape).shape == shape

@@ -30,9 +30,9 @@ def conv2d_forward(
 ) -> None:
     """Fill ``out`` (N, F, H', W') with the cross-correlation of ``x`` with ``W`` plus ``b``."""
     N, F, kh, kw, Ho, Wo = _geometry(x.shape, W.shape, s, ph, pw)
-    cols = np.empty((N, W[0].size, Ho * Wo), dtype=x.dtype)  # (N, C*kh*kw, H'*W')
+    cols = np.empty((N, x.shape[1] * kh * kw, Ho * Wo), dtype=x.dtype)  # (N, C*kh*kw, H'*W')
     im2col(x, kh, kw, s, ph, pw, cols)
-    W2 = W.reshape(F, -1)  # (F, C*kh*kw)
+    W2 = W.reshape(F, x.shape[1] * kh * kw)  # (F, C*kh*kw)
     y = np.matmul(W2, cols)  # (N, F, H'*W')
     out[...] = y.reshape(N, F, Ho, Wo) + b[None, :, None, None]
 
@@ -116,7 +116,7 @@ def conv2d_backward_input(
     """Fill ``out`` (N, C, H, W) with the adjoint of the convolution applied to ``dy``."""
     N, F, Ho, Wo = dy.shape
     _, _, kh, kw = W.shape
-    W2 = W.reshape(F, -1)  # (F, C*kh*kw)
+    W2 = W.reshape(F, W.shape[1] * kh * kw)  # (F, C*kh*kw)
     cols = np.matmul(W2.T, dy.reshape(N, F, Ho * Wo))  # (N, C*kh*kw, H'*W')
     col2im(cols, kh, kw, s, ph, pw, out)
 

@@ -34,7 +34,8 @@ def maxpool2d_forward(
 def maxpool2d_backward(dy: np.ndarray, argmax: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` (N, C, H, W) by adding each ``dy`` value at its window's argmax."""
     N, C, H, W = out.shape
+    P = dy.shape[2] * dy.shape[3]  # H' W' (explicit: N C may be 0)
     flat = np.zeros((N * C, H * W), dtype=out.dtype)  # (N*C, H*W)
     rows = np.arange(N * C)[:, None]  # (N*C, 1)
-    np.add.at(flat, (rows, argmax.reshape(N * C, -1)), dy.reshape(N * C, -1))
+    np.add.at(flat, (rows, argmax.reshape(N * C, P)), dy.reshape(N * C, P))
     out[...] = flat.reshape(N, C, H, W)
