@@ -145,7 +145,11 @@ def _forward(layer, i: int, h: np.ndarray, x: np.ndarray, j: int) -> tuple[np.nd
 
 
 def patterns_from_stats(stats: dict[int, LayerStats], samples: int) -> Patterns:
-    """:class:`Patterns` and :class:`FitReport` from accumulated per-layer statistics."""
+    """:class:`Patterns` and :class:`FitReport` from accumulated per-layer statistics.
+
+    The statistics do not know the network's weights, so these patterns carry no
+    fingerprint (shapes are checked only); ``.assume_fitted_on(net)`` adds ``net``'s.
+    """
     fitted = {i: s.patterns() for i, s in stats.items()}
     kinds = {s.kind for s in stats.values()}
     if len(kinds) != 1:
@@ -207,7 +211,9 @@ def fit_patterns(
     Returns
     -------
     Patterns
-        ``A`` per kernel layer (float64, the layer's ``W`` shape), ``A_minus``, ``report``.
+        ``A`` per kernel layer (float64, the layer's ``W`` shape), ``A_minus``, ``report``,
+        and the fingerprint of ``net``'s weights (explaining another network with them
+        raises a ``ValueError``; see :meth:`Patterns.assume_fitted_on`).
 
     Raises
     ------
@@ -216,4 +222,4 @@ def fit_patterns(
         no samples at all.
     """
     stats, samples = fit_stats(net, data, kind, batch_size, progress, minus)
-    return patterns_from_stats(stats, samples)
+    return patterns_from_stats(stats, samples).assume_fitted_on(net)

@@ -7,10 +7,20 @@ and ``"relu_masked_mean"``) of Kindermans et al. 2018; and, for the relu kinds, 
 ``W`` in the backward pass, PatternAttribution ``W * A`` (MATH.md section 4).
 
 Saved as ``.npz`` with a format version (:mod:`refnet.serialize`); loading never unpickles.
+
+Patterns belong to the weights they were fitted on: after retraining, or with a sibling
+model of the same shapes, they would give finite but meaningless heatmaps. ``fit_patterns``
+therefore stores a fingerprint of every kernel layer's ``W`` and ``b``
+(:func:`weights_fingerprint`), and :meth:`Patterns.check_compatible` refuses a network whose
+weights differ, naming the first such layer. :meth:`Patterns.assume_fitted_on` accepts
+patterns for another network explicitly. Patterns without a fingerprint (made by
+``patterns_from_stats``, built by hand, or loaded from a file written before fingerprints)
+are checked by their shapes only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +34,24 @@ from .stats import check_kind
 #: Kind and version of the ``.npz`` layout written by :meth:`Patterns.save`.
 FILE_KIND = "patterns"
 FORMAT_VERSION = 1
+
+
+def weights_fingerprint(net: Sequential) -> dict[int, str]:
+    """Per kernel layer, the SHA-256 of its ``W`` and ``b`` (shapes and values).
+
+    The values are hashed as little-endian float32, so a network and its ``astype`` copy in
+    the other float dtype share a fingerprint; weights that differ anywhere beyond float32
+    rounding do not.
+    """
+    fingerprint = {}
+    for i in net.kernel_layers():
+        layer = net.layers[i]
+        h = hashlib.sha256()
+        for a in (layer.W, layer.b):
+            h.update(repr(a.shape).encode())
+            h.update(np.ascontiguousarray(a, dtype="<f4").tobytes())
+        fingerprint[i] = h.hexdigest()
+    return fingerprint
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,9 @@ class Patterns(Mapping):
     A_minus : dict[int, ndarray] or None
         ``a_-`` per layer (relu kinds fitted with ``minus=True``), else ``None``.
     report : FitReport or None
+    fingerprint : dict[int, str] or None
+        :func:`weights_fingerprint` of the network the patterns were fitted on (``None``:
+        unknown, shapes are checked only).
     """
 
     def __init__(
@@ -87,6 +118,7 @@ class Patterns(Mapping):
         A: dict[int, np.ndarray],
         A_minus: dict[int, np.ndarray] | None = None,
         report: FitReport | None = None,
+        fingerprint: dict[int, str] | None = None,
     ) -> None:
         self.kind = check_kind(kind)
         self.A = {int(i): np.asarray(a) for i, a in sorted(A.items())}
@@ -98,6 +130,14 @@ class Patterns(Mapping):
                 f"Patterns: A_minus covers layers {sorted(self.A_minus)}, A {sorted(self.A)}"
             )
         self.report = report
+        self.fingerprint = None
+        if fingerprint is not None:
+            self.fingerprint = {int(i): str(f) for i, f in sorted(fingerprint.items())}
+            if set(self.fingerprint) != set(self.A):
+                raise ValueError(
+                    f"Patterns: the fingerprint covers layers {sorted(self.fingerprint)}, "
+                    f"A {sorted(self.A)}"
+                )
 
     @property
     def layer_indices(self) -> tuple[int, ...]:
@@ -140,6 +180,28 @@ class Patterns(Mapping):
                         f"Patterns: {name} for layer {i} ({type(layer).__name__}) has shape "
                         f"{arrays[i].shape}, but the layer's W has shape {layer.W.shape}"
                     )
+        if self.fingerprint is None:
+            return
+        now = weights_fingerprint(net)
+        for i in kernel:
+            if now[i] != self.fingerprint[i]:
+                raise ValueError(
+                    f"Patterns: fitted on other weights than layer {i} "
+                    f"({type(net.layers[i]).__name__}, W {net.layers[i].W.shape}) has now: the "
+                    "network was retrained or these are another model's patterns. Refit them "
+                    "with refnet.fit_patterns(net, data), or accept them explicitly with "
+                    "patterns.assume_fitted_on(net)"
+                )
+
+    def assume_fitted_on(self, net: Sequential) -> Patterns:
+        """These patterns, marked as fitted on ``net``'s weights (shapes are still checked).
+
+        The explicit way to use patterns with a network whose weights differ from the ones
+        they were fitted on, e.g. a fine-tuned copy, knowing what that means.
+        """
+        unchecked = Patterns(self.kind, self.A, self.A_minus, self.report)
+        unchecked.check_compatible(net)
+        return Patterns(self.kind, self.A, self.A_minus, self.report, weights_fingerprint(net))
 
     # ------------------------------------------------------------------ save / load
 
@@ -159,6 +221,8 @@ class Patterns(Mapping):
             arrays.update({f"A_minus.{i}": self.A_minus[i] for i in idx})
         meta: dict = {"kind": self.kind, "layer_indices": list(idx)}
         meta["has_minus"] = self.A_minus is not None
+        if self.fingerprint is not None:
+            meta["fingerprint"] = [self.fingerprint[i] for i in idx]
         r = self.report
         if r is not None:
             arrays.update({f"report.active.{i}": r.active[i] for i in idx})
@@ -194,6 +258,9 @@ class Patterns(Mapping):
                     degenerate=dict(zip(idx, r["degenerate"], strict=True)),
                     degenerate_minus=None if minus is None else dict(zip(idx, minus, strict=True)),
                 )
-            return cls(meta["kind"], A, A_minus, report)
+            fingerprint = None
+            if "fingerprint" in meta:  # files written before fingerprints have none
+                fingerprint = dict(zip(idx, [str(f) for f in meta["fingerprint"]], strict=True))
+            return cls(meta["kind"], A, A_minus, report, fingerprint)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: malformed patterns file ({exc!r})") from exc
